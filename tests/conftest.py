@@ -1,0 +1,95 @@
+"""Shared fixtures: a real moto server on 127.0.0.1 and warehouses on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+# No test may reach real AWS: fake credentials and a fixed region for every boto3 client.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.pop("AWS_PROFILE", None)
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CLOUDINSIGHTS_TEST_POSTGRES_URL", "postgresql+psycopg2://root@127.0.0.1:5432/test"
+)
+
+FAST_FAIL = Config(retries={"max_attempts": 1, "mode": "standard"})
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A moto server on a free port of 127.0.0.1; yields its endpoint URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def moto_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A freshly reset moto server, with AWS_ENDPOINT_URL pointing every boto3 client at it."""
+    requests.post(f"{moto_server}/moto-api/reset", timeout=10)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    yield moto_server
+    # Leave IAM enforcement off for the next test whatever this one did.
+    requests.post(f"{moto_server}/moto-api/reset-auth", data=b"1000", timeout=10)
+    requests.post(f"{moto_server}/moto-api/reset", timeout=10)
+
+
+@pytest.fixture
+def aws_client(moto_endpoint: str):
+    """Factory for boto3 clients on the moto server (no retries, so 500s fail fast)."""
+
+    def make(service: str, region: str = "us-east-1", **credentials):
+        return boto3.client(
+            service, region_name=region, endpoint_url=moto_endpoint, config=FAST_FAIL, **credentials
+        )
+
+    return make
+
+
+def _postgres_reachable() -> bool:
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(POSTGRES_ADMIN_URL)
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A fresh, empty warehouse URL: SQLite in a temp folder, or a new schema on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'warehouse.db'}"
+        return
+    if not _postgres_reachable():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI but {POSTGRES_ADMIN_URL} is not reachable")
+        pytest.skip(f"SKIPPED LOUDLY: no PostgreSQL at {POSTGRES_ADMIN_URL}")
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    # search_path through libpq options: every connection of the warehouse lands in the new schema.
+    yield f"{POSTGRES_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
