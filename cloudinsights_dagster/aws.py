@@ -17,8 +17,9 @@ from botocore.credentials import DeferredRefreshableCredentials, RefreshableCred
 from botocore.exceptions import BotoCoreError, ClientError
 
 # Throttling and 5xx are retried with backoff by botocore's standard mode; AccessDenied is not.
-RETRY_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10,
-                      read_timeout=60)
+RETRY_CONFIG = Config(
+    retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=60
+)
 
 DENIED_CODES = frozenset(
     {
@@ -85,8 +86,9 @@ def base_session(region: str | None = None) -> boto3.Session:
     return boto3.Session(region_name=region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
 
 
-def client(session: boto3.Session, service: str, region: str | None = None,
-           config: Config | None = None):
+def client(
+    session: boto3.Session, service: str, region: str | None = None, config: Config | None = None
+):
     return session.client(
         service,
         region_name=region or session.region_name,
@@ -95,8 +97,9 @@ def client(session: boto3.Session, service: str, region: str | None = None,
     )
 
 
-def assume_role_once(target: RoleTarget, source: boto3.Session | None = None,
-                     duration_seconds: int = 3600) -> dict:
+def assume_role_once(
+    target: RoleTarget, source: boto3.Session | None = None, duration_seconds: int = 3600
+) -> dict:
     """Call STS AssumeRole with the ExternalId; returns the raw Credentials dict."""
     sts = client(source or base_session(), "sts")
     response = sts.assume_role(
@@ -108,8 +111,9 @@ def assume_role_once(target: RoleTarget, source: boto3.Session | None = None,
     return response["Credentials"]
 
 
-def assumed_role_session(target: RoleTarget, region: str | None = None,
-                         source: boto3.Session | None = None) -> boto3.Session:
+def assumed_role_session(
+    target: RoleTarget, region: str | None = None, source: boto3.Session | None = None
+) -> boto3.Session:
     """A session whose credentials come from AssumeRole and refresh before they expire.
 
     The first AssumeRole happens lazily, on the first API call, so building a session is free.

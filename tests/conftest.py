@@ -43,7 +43,7 @@ def moto_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     yield moto_server
     # Leave IAM enforcement off for the next test whatever this one did.
-    requests.post(f"{moto_server}/moto-api/reset-auth", data=b"1000", timeout=10)
+    requests.post(f"{moto_server}/moto-api/reset-auth", data=b"inf", timeout=10)
     requests.post(f"{moto_server}/moto-api/reset", timeout=10)
 
 

@@ -1,0 +1,47 @@
+# Everything a fresh machine needs comes from pyproject.toml + constraints.txt (the lock).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+export CLOUDINSIGHTS_HOME ?= $(CURDIR)/.cloudinsights
+export DAGSTER_HOME ?= $(CLOUDINSIGHTS_HOME)/dagster
+
+.PHONY: setup demo test ui bench lint format validate clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	mkdir -p "$(DAGSTER_HOME)"
+	$(BIN)/python -m cloudinsights_dagster.demo
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n 2 --dist loadfile
+
+ui: setup
+	mkdir -p "$(DAGSTER_HOME)"
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+validate: setup
+	$(BIN)/dagster definitions validate -w workspace.yaml
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .cloudinsights .pytest_cache

@@ -1,0 +1,354 @@
+"""`cloudinsights`: the command line for people and scripts.
+
+Exit codes: 0 success, 1 a rule was broken or a check failed (one line on stderr), 2 usage.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+ACCOUNT_GROUP_OPTION = click.option(
+    "--account-group",
+    "account_group",
+    envvar="CLOUDINSIGHTS_ACCOUNT_GROUP",
+    default="default",
+    show_default=True,
+    help="The account group (tenant) the integrations belong to.",
+)
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+class Failure(Exception):
+    """Ends the command with exit code 1 and this one-line message."""
+
+
+def fail_cleanly(fn: Callable) -> Callable:
+    """Turns the project's own errors into one line on stderr and exit code 1."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from cloudinsights_dagster.arns import InvalidIdentifier
+        from cloudinsights_dagster.registry import RegistryError
+
+        try:
+            return fn(*args, **kwargs)
+        except (Failure, RegistryError, InvalidIdentifier) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def _registry():
+    from cloudinsights_dagster.registry import Registry
+    from cloudinsights_dagster.settings import load_settings
+
+    return Registry(load_settings().database_url)
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+@click.group()
+def main() -> None:
+    """AWS network observability with Dagster: integrations, policies and checks."""
+
+
+# ---------------------------------------------------------------- integrations
+
+
+@main.group()
+def integrations() -> None:
+    """Add, list, show, test and remove inventory and flow-logs integrations."""
+
+
+def _describe(info) -> str:
+    lines = [
+        f"{info.name} ({info.integration_type}, account group {info.account_group})",
+        f"  role:    {info.role_arn}",
+        f"  account: {info.account_id}",
+    ]
+    if info.integration_type == "inventory":
+        regions = ", ".join(info.regions) or "not yet discovered (found on first monitoring)"
+        lines.append(f"  regions: {regions}")
+    for topic in info.topic_arns:
+        lines.append(f"  topic:   {topic}")
+    return "\n".join(lines)
+
+
+@integrations.command("add-inventory")
+@ACCOUNT_GROUP_OPTION
+@click.option("--name", required=True, help="Unique within the account group.")
+@click.option("--role-arn", required=True, help="IAM role the collector assumes.")
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    help="Monitor only these regions (repeatable). Default: the account's enabled regions.",
+)
+@JSON_OPTION
+@fail_cleanly
+def add_inventory(
+    account_group: str, name: str, role_arn: str, regions: tuple[str, ...], as_json: bool
+) -> None:
+    """Save an inventory monitoring integration (one per monitored AWS account)."""
+    info = _registry().add_inventory(account_group, name, role_arn, list(regions) or None)
+    if as_json:
+        _print_json(info.as_dict())
+    else:
+        click.echo(f"saved (status: Pending)\n{_describe(info)}")
+
+
+@integrations.command("add-flowlogs")
+@ACCOUNT_GROUP_OPTION
+@click.option("--name", required=True, help="Unique within the account group.")
+@click.option("--role-arn", required=True, help="IAM role that can read the flow-log buckets.")
+@click.option(
+    "--topic-arn",
+    "topic_arns",
+    multiple=True,
+    required=True,
+    help="SNS topic receiving the buckets' ObjectCreated events, one per region (repeatable).",
+)
+@JSON_OPTION
+@fail_cleanly
+def add_flowlogs(
+    account_group: str, name: str, role_arn: str, topic_arns: tuple[str, ...], as_json: bool
+) -> None:
+    """Save a flow logs monitoring integration (one per account holding flow-log buckets)."""
+    info = _registry().add_flowlogs(account_group, name, role_arn, list(topic_arns))
+    if as_json:
+        _print_json(info.as_dict())
+    else:
+        click.echo(f"saved (status: Pending)\n{_describe(info)}")
+
+
+@integrations.command("list")
+@click.option(
+    "--account-group",
+    "account_group",
+    envvar="CLOUDINSIGHTS_ACCOUNT_GROUP",
+    default=None,
+    help="Only this account group (default: all).",
+)
+@JSON_OPTION
+@fail_cleanly
+def list_integrations(account_group: str | None, as_json: bool) -> None:
+    """List integrations."""
+    infos = _registry().list_integrations(account_group)
+    if as_json:
+        _print_json([info.as_dict() for info in infos])
+        return
+    if not infos:
+        click.echo("no integrations")
+        return
+    for info in infos:
+        click.echo(f"{info.account_group}\t{info.integration_type}\t{info.name}\t{info.role_arn}")
+
+
+@integrations.command("show")
+@ACCOUNT_GROUP_OPTION
+@click.option("--name", required=True)
+@JSON_OPTION
+@fail_cleanly
+def show_integration(account_group: str, name: str, as_json: bool) -> None:
+    """Show one integration."""
+    info = _registry().get(account_group, name)
+    if as_json:
+        _print_json(info.as_dict())
+    else:
+        click.echo(_describe(info))
+
+
+@integrations.command("test")
+@ACCOUNT_GROUP_OPTION
+@click.option("--name", default=None, help="A saved integration.")
+@click.option("--role-arn", default=None, help="Or a role not saved yet.")
+@JSON_OPTION
+@fail_cleanly
+def test_integration(
+    account_group: str, name: str | None, role_arn: str | None, as_json: bool
+) -> None:
+    """AssumeRole with the account group's ExternalId (checks the trust relationship only)."""
+    from cloudinsights_dagster.arns import parse_role_arn
+    from cloudinsights_dagster.trust import check_trust_relationship
+
+    if (name is None) == (role_arn is None):
+        raise click.UsageError("give exactly one of --name or --role-arn")
+    registry = _registry()
+    if name is not None:
+        role_arn = registry.get(account_group, name).role_arn
+    role = parse_role_arn(role_arn or "")
+    result = check_trust_relationship(role.arn, registry.external_id(account_group))
+    if as_json:
+        _print_json(
+            {
+                "ok": result.ok,
+                "role_arn": result.role_arn,
+                "message": result.message,
+                "aws_error": result.aws_error,
+            }
+        )
+        if not result.ok:
+            sys.exit(1)
+        return
+    if not result.ok:
+        raise Failure(result.message)
+    click.echo(result.message)
+
+
+@integrations.command("remove")
+@ACCOUNT_GROUP_OPTION
+@click.option("--name", required=True)
+@JSON_OPTION
+@fail_cleanly
+def remove_integration(account_group: str, name: str, as_json: bool) -> None:
+    """Remove an integration (its collected history stays in the warehouse)."""
+    info = _registry().remove(account_group, name)
+    if as_json:
+        _print_json({"removed": info.as_dict()})
+    else:
+        click.echo(f"removed {info.integration_type} integration {info.name!r}")
+
+
+# ---------------------------------------------------------------- policies
+
+
+@main.group()
+def policy() -> None:
+    """Print the IAM documents to paste into AWS."""
+
+
+def _collector_principal(value: str | None) -> str:
+    from cloudinsights_dagster.settings import load_settings
+
+    principal = value or load_settings().collector_principal
+    if not principal:
+        raise Failure(
+            "the collector principal is not configured: pass --principal or set "
+            "CLOUDINSIGHTS_COLLECTOR_PRINCIPAL to the IAM ARN the collector runs as"
+        )
+    return principal
+
+
+PRINCIPAL_OPTION = click.option(
+    "--principal",
+    default=None,
+    help="IAM ARN the collector runs as (default: $CLOUDINSIGHTS_COLLECTOR_PRINCIPAL).",
+)
+
+
+@policy.command("trust")
+@ACCOUNT_GROUP_OPTION
+@PRINCIPAL_OPTION
+@fail_cleanly
+def policy_trust(account_group: str, principal: str | None) -> None:
+    """Trust policy for the roles of this account group (contains its ExternalId)."""
+    from cloudinsights_dagster.policies import trust_policy
+
+    principal = _collector_principal(principal)
+    _print_json(trust_policy(principal, _registry().external_id(account_group)))
+
+
+@policy.command("inventory")
+@ACCOUNT_GROUP_OPTION
+@fail_cleanly
+def policy_inventory(account_group: str) -> None:
+    """Permission policy of an inventory monitoring role."""
+    from cloudinsights_dagster.policies import inventory_permission_policy
+
+    _print_json(inventory_permission_policy())
+
+
+@policy.command("flowlogs")
+@ACCOUNT_GROUP_OPTION
+@click.option(
+    "--bucket",
+    "buckets",
+    multiple=True,
+    help="Flow-log bucket, or bucket/prefix (repeatable). Default: a placeholder.",
+)
+@fail_cleanly
+def policy_flowlogs(account_group: str, buckets: tuple[str, ...]) -> None:
+    """Permission policy of a flow logs monitoring role."""
+    from cloudinsights_dagster.policies import flowlogs_permission_policy
+
+    _print_json(flowlogs_permission_policy(list(buckets) or None))
+
+
+@policy.command("sns-topic")
+@ACCOUNT_GROUP_OPTION
+@PRINCIPAL_OPTION
+@fail_cleanly
+def policy_sns_topic(account_group: str, principal: str | None) -> None:
+    """SNS topic access policy; replace <TOPIC-ARN> with each topic's ARN."""
+    from cloudinsights_dagster.policies import sns_topic_access_policy
+
+    _print_json(sns_topic_access_policy(_collector_principal(principal)))
+
+
+# ---------------------------------------------------------------- settings
+
+
+@main.group()
+def settings() -> None:
+    """Integration policies: switch resource groups and regions off or on per account group."""
+
+
+def _setting_command(enabled: bool):
+    @ACCOUNT_GROUP_OPTION
+    @click.option("--resource-group", default=None, help="e.g. transitgateway, vpn, directconnect")
+    @click.option("--region", default=None, help="e.g. ap-south-1")
+    @JSON_OPTION
+    @fail_cleanly
+    def command(
+        account_group: str, resource_group: str | None, region: str | None, as_json: bool
+    ) -> None:
+        if (resource_group is None) == (region is None):
+            raise click.UsageError("give exactly one of --resource-group or --region")
+        current = _registry().set_enabled(account_group, enabled, resource_group, region)
+        _echo_settings(current, as_json)
+
+    return command
+
+
+def _echo_settings(current, as_json: bool) -> None:
+    data = {
+        "disabled_resource_groups": sorted(current.resource_groups),
+        "disabled_regions": sorted(current.regions),
+    }
+    if as_json:
+        _print_json(data)
+    else:
+        click.echo(
+            f"disabled resource groups: {', '.join(data['disabled_resource_groups']) or '-'}"
+        )
+        click.echo(f"disabled regions: {', '.join(data['disabled_regions']) or '-'}")
+
+
+settings.command("disable", help="Stop monitoring a resource group or a region.")(
+    _setting_command(enabled=False)
+)
+settings.command("enable", help="Monitor a resource group or a region again.")(
+    _setting_command(enabled=True)
+)
+
+
+@settings.command("show")
+@ACCOUNT_GROUP_OPTION
+@JSON_OPTION
+@fail_cleanly
+def settings_show(account_group: str, as_json: bool) -> None:
+    """Show what is disabled."""
+    _echo_settings(_registry().disabled(account_group), as_json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Where state lives and who the collector is, read from the environment when asked (never at
+import), so the code location loads anywhere."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOME = ".cloudinsights"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    flowlogs_output: str  # a local folder or s3://bucket/prefix for enriched Parquet
+    collector_principal: str | None  # IAM ARN that assumes the customers' roles
+    queue_url: str | None  # the collector's SQS queue
+    queue_region: str
+
+
+def load_settings() -> Settings:
+    home = Path(os.environ.get("CLOUDINSIGHTS_HOME") or DEFAULT_HOME).resolve()
+    database_url = (
+        os.environ.get("CLOUDINSIGHTS_DATABASE_URL") or f"sqlite:///{home / 'warehouse.db'}"
+    )
+    return Settings(
+        home=home,
+        database_url=database_url,
+        flowlogs_output=os.environ.get("CLOUDINSIGHTS_FLOWLOGS_OUTPUT") or str(home / "flowlogs"),
+        collector_principal=os.environ.get("CLOUDINSIGHTS_COLLECTOR_PRINCIPAL") or None,
+        queue_url=os.environ.get("CLOUDINSIGHTS_QUEUE_URL") or None,
+        queue_region=os.environ.get("CLOUDINSIGHTS_QUEUE_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1",
+    )

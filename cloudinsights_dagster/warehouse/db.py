@@ -1,0 +1,87 @@
+"""Engines for the warehouse, migrated to the latest schema on first use."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_ENGINES: dict[str, sa.Engine] = {}
+_LOCK = threading.Lock()
+# Any constant: serializes concurrent first-use migrations on one PostgreSQL database.
+_PG_MIGRATION_LOCK_ID = 727_100_001
+
+
+def alembic_config(url: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url)
+    return cfg
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")  # Dagster runs in parallel processes
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _create_engine(url: str) -> sa.Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Apply every pending migration (idempotent; safe under concurrent first use)."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_MIGRATION_LOCK_ID}
+            )
+        elif engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE") if not conn.in_transaction() else None
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def get_engine(url: str) -> sa.Engine:
+    """The process-wide engine for a warehouse URL, migrated on first use."""
+    with _LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = _create_engine(url)
+            migrate(engine)
+            _ENGINES[url] = engine
+        return engine
+
+
+def dispose_all() -> None:
+    with _LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()
+
+
+@contextmanager
+def session_scope(url: str) -> Iterator[Session]:
+    """One transaction: committed on success, rolled back on any error (nothing half-saved)."""
+    factory = sessionmaker(get_engine(url), expire_on_commit=False)
+    with factory() as session, session.begin():
+        yield session

@@ -1,0 +1,263 @@
+"""The warehouse schema: SQLAlchemy 2 models. Documented for users in docs/schema.md.
+
+Changing a model means adding an Alembic migration under cloudinsights_dagster/migrations.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JsonType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+class UtcDateTime(sa.types.TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no offset of its own)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the warehouse stores UTC-aware times only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JsonType, list[Any]: JsonType, datetime: UtcDateTime}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------- registry
+
+
+class AccountGroup(Base):
+    __tablename__ = "account_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    external_id: Mapped[str] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Integration(Base):
+    __tablename__ = "integrations"
+    __table_args__ = (
+        sa.UniqueConstraint("account_group_id", "name", name="uq_integrations_group_name"),
+        sa.UniqueConstraint(
+            "account_group_id",
+            "integration_type",
+            "role_arn",
+            name="uq_integrations_group_type_role",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_group_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("account_groups.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(200))
+    integration_type: Mapped[str] = mapped_column(sa.String(20))  # inventory | flowlogs
+    role_arn: Mapped[str] = mapped_column(sa.String(2048))
+    account_id: Mapped[str] = mapped_column(sa.String(12), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IntegrationTopic(Base):
+    __tablename__ = "integration_topics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("integrations.id", ondelete="CASCADE"), index=True
+    )
+    # A topic ARN appears in at most one integration, across all account groups.
+    topic_arn: Mapped[str] = mapped_column(sa.String(2048), unique=True)
+    region: Mapped[str] = mapped_column(sa.String(30))
+
+
+class IntegrationRegion(Base):
+    """The regions of an inventory integration's account that are monitored (locations)."""
+
+    __tablename__ = "integration_regions"
+    __table_args__ = (sa.UniqueConstraint("integration_id", "region"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("integrations.id", ondelete="CASCADE"), index=True
+    )
+    region: Mapped[str] = mapped_column(sa.String(30))
+    source: Mapped[str] = mapped_column(sa.String(20))  # given | discovered
+
+
+class DisabledSetting(Base):
+    """Integration policies: resource groups and regions switched off for an account group."""
+
+    __tablename__ = "integration_policies"
+    __table_args__ = (sa.UniqueConstraint("account_group_id", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_group_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("account_groups.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(20))  # resource_group | region
+    value: Mapped[str] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# ---------------------------------------------------------------- inventory
+
+
+class InventorySnapshot(Base):
+    __tablename__ = "inventory_snapshots"
+    __table_args__ = (sa.UniqueConstraint("location_key", "snapshot_time"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    location_key: Mapped[str] = mapped_column(sa.String(64), index=True)
+    account_id: Mapped[str] = mapped_column(sa.String(12))
+    region: Mapped[str] = mapped_column(sa.String(30))
+    snapshot_time: Mapped[datetime]
+    completeness: Mapped[str] = mapped_column(sa.String(10))  # complete | partial | failed
+    api_outcomes: Mapped[list[Any]]  # [{resource_type, action, outcome, error, count}]
+    resource_counts: Mapped[dict[str, Any]]
+    unknown_types: Mapped[list[Any]]
+    changes: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InventoryResource(Base):
+    """Temporal resource versions: a row is current from valid_from until valid_to (null: now)."""
+
+    __tablename__ = "inventory_resources"
+    __table_args__ = (
+        sa.Index("ix_inventory_resources_lookup", "location_key", "resource_type", "resource_id"),
+        sa.Index("ix_inventory_resources_asof", "location_key", "valid_from", "valid_to"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    location_key: Mapped[str] = mapped_column(sa.String(64))
+    account_id: Mapped[str] = mapped_column(sa.String(12))
+    region: Mapped[str] = mapped_column(sa.String(30))
+    resource_type: Mapped[str] = mapped_column(sa.String(64))
+    resource_id: Mapped[str] = mapped_column(sa.String(256))
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    data: Mapped[dict[str, Any]]
+    valid_from: Mapped[datetime]
+    valid_to: Mapped[datetime | None]
+
+
+class ConfigChange(Base):
+    __tablename__ = "config_changes"
+    __table_args__ = (sa.Index("ix_config_changes_location_time", "location_key", "change_time"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    location_key: Mapped[str] = mapped_column(sa.String(64))
+    account_id: Mapped[str] = mapped_column(sa.String(12))
+    region: Mapped[str] = mapped_column(sa.String(30))
+    change_time: Mapped[datetime]  # the snapshot that saw the change
+    previous_snapshot_time: Mapped[datetime]
+    resource_type: Mapped[str] = mapped_column(sa.String(64))
+    resource_id: Mapped[str] = mapped_column(sa.String(256))
+    change_type: Mapped[str] = mapped_column(sa.String(10))  # created | deleted | modified
+    changed_fields: Mapped[list[Any]]  # [{path, before, after}]
+
+
+# ---------------------------------------------------------------- flow logs
+
+
+class FlowLogObject(Base):
+    """The ledger: every S3 object seen by a notification or a backfill listing."""
+
+    __tablename__ = "flowlog_objects"
+    __table_args__ = (
+        sa.UniqueConstraint("integration_id", "bucket", "object_key", name="uq_flowlog_objects"),
+        sa.Index("ix_flowlog_objects_partition", "location_key", "day", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    bucket: Mapped[str] = mapped_column(sa.String(255))
+    object_key: Mapped[str] = mapped_column(sa.String(1024))
+    etag: Mapped[str | None] = mapped_column(sa.String(128))
+    size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    location_key: Mapped[str] = mapped_column(sa.String(64))
+    day: Mapped[str] = mapped_column(sa.String(10))  # YYYY-MM-DD
+    source: Mapped[str] = mapped_column(sa.String(20))  # notification | backfill
+    # pending | loaded | filtered | failed
+    status: Mapped[str] = mapped_column(sa.String(12), default="pending")
+    records_read: Mapped[int | None]
+    records_loaded: Mapped[int | None]
+    records_filtered: Mapped[int | None]
+    output_path: Mapped[str | None] = mapped_column(sa.String(2048))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+
+
+class TopicSubscription(Base):
+    __tablename__ = "topic_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("integrations.id", ondelete="CASCADE"), index=True
+    )
+    topic_arn: Mapped[str] = mapped_column(sa.String(2048), unique=True)
+    subscription_arn: Mapped[str | None] = mapped_column(sa.String(2048))
+    status: Mapped[str] = mapped_column(sa.String(12))  # subscribed | failed
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# ---------------------------------------------------------------- status and logs
+
+
+class IntegrationLog(Base):
+    __tablename__ = "integration_logs"
+    __table_args__ = (sa.Index("ix_integration_logs_group_time", "account_group_id", "time"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    time: Mapped[datetime]
+    account_group_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("account_groups.id", ondelete="CASCADE")
+    )
+    integration_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("integrations.id", ondelete="SET NULL")
+    )
+    integration_name: Mapped[str] = mapped_column(sa.String(200))
+    integration_type: Mapped[str] = mapped_column(sa.String(20))
+    category: Mapped[str] = mapped_column(sa.String(40))
+    severity: Mapped[str] = mapped_column(sa.String(10))  # info | warning | error
+    message: Mapped[str] = mapped_column(sa.Text)
+    details: Mapped[dict[str, Any]]
+
+
+class IntegrationStatus(Base):
+    __tablename__ = "integration_status"
+
+    integration_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_group_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("account_groups.id", ondelete="CASCADE"), index=True
+    )
+    # pending | connected | connected_with_warning | failed
+    status: Mapped[str] = mapped_column(sa.String(30))
+    reasons: Mapped[list[Any]]
+    fix: Mapped[str | None] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime]

@@ -1,0 +1,73 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from cloudinsights_dagster import partitions
+from cloudinsights_dagster.definitions import defs
+from cloudinsights_dagster.registry import Registry
+from cloudinsights_dagster.resources import WarehouseResource
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_definitions_validate_without_aws_or_network(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(CLOUDINSIGHTS_HOME=str(tmp_path), DAGSTER_HOME=str(tmp_path))
+    result = subprocess.run(
+        [
+            Path(sys.executable).parent / "dagster",
+            "definitions",
+            "validate",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not (tmp_path / "warehouse.db").exists(), (
+        "loading definitions must not touch the warehouse"
+    )
+
+
+def test_location_sensor_adds_and_removes_location_partitions(tmp_path):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    registry = Registry(url)
+    registry.add_inventory(
+        "g1", "a", "arn:aws:iam::111122223333:role/r", ["us-east-1", "eu-west-1"]
+    )
+    registry.add_inventory("g2", "b", "arn:aws:iam::444455556666:role/r", ["us-east-1"])
+    sensor_defs = dg.Definitions(
+        sensors=defs.sensors, resources={"warehouse": WarehouseResource(database_url=url)}
+    )
+    sensor = sensor_defs.get_sensor_def("location_sync_sensor")
+    with dg.instance_for_test() as instance:
+        ctx = dg.build_sensor_context(
+            instance=instance,
+            definitions=sensor_defs,
+            resources={"warehouse": WarehouseResource(database_url=url)},
+        )
+        result = sensor.evaluate_tick(ctx)
+        (request,) = result.dynamic_partitions_requests
+        assert sorted(request.partition_keys) == [
+            "111122223333-eu-west-1",
+            "111122223333-us-east-1",
+            "444455556666-us-east-1",
+        ]
+        instance.add_dynamic_partitions(partitions.locations.name, list(request.partition_keys))
+
+        registry.set_enabled("g1", False, region="eu-west-1")
+        registry.remove("g2", "b")
+        result = sensor.evaluate_tick(ctx)
+        (request,) = result.dynamic_partitions_requests
+        assert isinstance(request, dg.DeleteDynamicPartitionsRequest)
+        assert sorted(request.partition_keys) == [
+            "111122223333-eu-west-1",
+            "444455556666-us-east-1",
+        ]
