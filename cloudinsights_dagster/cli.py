@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 a rule was broken or a check failed (one line on stderr
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -50,6 +51,38 @@ def _registry():
     from cloudinsights_dagster.settings import load_settings
 
     return Registry(load_settings().database_url)
+
+
+def _sync_locations(registry) -> str | None:
+    """With DAGSTER_HOME set, update the instance's location partitions right away so they can
+    be materialized at once (the location sync sensor does the same when the daemon runs)."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return None
+    import dagster as dg
+
+    from cloudinsights_dagster.instance_sync import sync_location_partitions
+
+    with dg.DagsterInstance.get() as instance:
+        added, deleted = sync_location_partitions(instance, registry)
+    return f"location partitions: +{len(added)} -{len(deleted)}"
+
+
+def _discover_regions(registry, info) -> str | None:
+    """Record the account's enabled regions when none were given; a failure is not fatal."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from cloudinsights_dagster import aws
+    from cloudinsights_dagster.discovery import discover_enabled_regions
+
+    try:
+        regions = discover_enabled_regions(info.role_arn, registry.external_id(info.account_group))
+    except (ClientError, BotoCoreError) as exc:
+        return (
+            f"warning: could not list the account's enabled regions through {info.role_arn} "
+            f"({aws.error_message(exc)}); the location sync sensor will retry"
+        )
+    registry.set_regions(info.id, regions, source="discovered")
+    return None
 
 
 def _print_json(value: Any) -> None:
@@ -99,11 +132,20 @@ def add_inventory(
     account_group: str, name: str, role_arn: str, regions: tuple[str, ...], as_json: bool
 ) -> None:
     """Save an inventory monitoring integration (one per monitored AWS account)."""
-    info = _registry().add_inventory(account_group, name, role_arn, list(regions) or None)
+    registry = _registry()
+    info = registry.add_inventory(account_group, name, role_arn, list(regions) or None)
+    if not regions:
+        warning = _discover_regions(registry, info)
+        if warning:
+            click.echo(warning, err=True)
+        info = registry.get(account_group, name)
+    synced = _sync_locations(registry)
     if as_json:
         _print_json(info.as_dict())
     else:
         click.echo(f"saved (status: Pending)\n{_describe(info)}")
+        if synced:
+            click.echo(synced)
 
 
 @integrations.command("add-flowlogs")
@@ -211,7 +253,9 @@ def test_integration(
 @fail_cleanly
 def remove_integration(account_group: str, name: str, as_json: bool) -> None:
     """Remove an integration (its collected history stays in the warehouse)."""
-    info = _registry().remove(account_group, name)
+    registry = _registry()
+    info = registry.remove(account_group, name)
+    _sync_locations(registry)
     if as_json:
         _print_json({"removed": info.as_dict()})
     else:
@@ -313,7 +357,9 @@ def _setting_command(enabled: bool):
     ) -> None:
         if (resource_group is None) == (region is None):
             raise click.UsageError("give exactly one of --resource-group or --region")
-        current = _registry().set_enabled(account_group, enabled, resource_group, region)
+        registry = _registry()
+        current = registry.set_enabled(account_group, enabled, resource_group, region)
+        _sync_locations(registry)
         _echo_settings(current, as_json)
 
     return command

@@ -195,3 +195,35 @@ def test_integration_test_assumes_the_role_with_the_external_id(run, moto_endpoi
     assert "trust policy" in answer["message"] and role in answer["message"]
     for secret in (key["SecretAccessKey"], key["AccessKeyId"]):
         assert secret not in bad.stdout + bad.stderr
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_add_inventory_discovers_regions_and_creates_location_partitions(run, moto_endpoint,
+                                                                         tmp_path):
+    import dagster as dg
+
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    env = {"DAGSTER_HOME": str(dagster_home)}
+    added = run("integrations", "add-inventory", "--account-group", "g", "--name", "inv",
+                "--role-arn", "arn:aws:iam::111122223333:role/inv", "--json", extra_env=env)
+    assert added.returncode == 0, added.stderr
+    regions = json.loads(added.stdout)["regions"]
+    assert "us-east-1" in regions and "eu-west-1" in regions
+    assert run("settings", "disable", "--account-group", "g", "--region", "eu-west-1",
+               extra_env=env).returncode == 0
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        keys = set(instance.get_dynamic_partitions("locations"))
+    assert "111122223333-us-east-1" in keys
+    assert "111122223333-eu-west-1" not in keys
+    assert len(keys) == len(regions) - 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_add_inventory_saves_even_when_regions_cannot_be_discovered(run, moto_endpoint):
+    unreachable = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"}
+    added = run("integrations", "add-inventory", "--account-group", "g", "--name", "inv",
+                "--role-arn", "arn:aws:iam::111122223333:role/inv", extra_env=unreachable)
+    assert added.returncode == 0
+    assert "could not list the account's enabled regions" in added.stderr
+    assert "not yet discovered" in added.stdout
