@@ -135,7 +135,8 @@ class InventorySnapshot(Base):
     api_outcomes: Mapped[list[Any]]  # [{resource_type, action, outcome, error, count}]
     resource_counts: Mapped[dict[str, Any]]
     unknown_types: Mapped[list[Any]]
-    changes: Mapped[int] = mapped_column(default=0)
+    # Config-change events found against the previous snapshot; null until computed.
+    changes: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

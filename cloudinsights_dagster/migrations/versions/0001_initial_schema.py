@@ -85,7 +85,7 @@ def upgrade() -> None:
         sa.Column("api_outcomes", JSON_TYPE, nullable=False),
         sa.Column("resource_counts", JSON_TYPE, nullable=False),
         sa.Column("unknown_types", JSON_TYPE, nullable=False),
-        sa.Column("changes", sa.Integer(), nullable=False),
+        sa.Column("changes", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("location_key", "snapshot_time"),

@@ -1,0 +1,50 @@
+"""Every five minutes, snapshot every location, a few runs of many locations each."""
+
+
+import dagster as dg
+
+from cloudinsights_dagster import partitions
+from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
+
+# 200 locations -> 4 runs per tick; each run collects several locations in parallel.
+LOCATIONS_PER_RUN = 50
+
+inventory_job = dg.define_asset_job(
+    "inventory_job",
+    selection=dg.AssetSelection.assets(inventory_snapshot, config_changes),
+    tags={"cloudinsights/kind": "inventory"},
+    description="Snapshot a range of locations and derive their config changes.",
+)
+
+
+def chunk_runs(keys: list[str], size: int, scheduled: str) -> list[dg.RunRequest]:
+    requests = []
+    for start in range(0, len(keys), size):
+        chunk = keys[start : start + size]
+        requests.append(
+            dg.RunRequest(
+                run_key=f"inventory-{scheduled}-{start // size}",
+                tags={
+                    "dagster/asset_partition_range_start": chunk[0],
+                    "dagster/asset_partition_range_end": chunk[-1],
+                    "cloudinsights/locations": str(len(chunk)),
+                },
+            )
+        )
+    return requests
+
+
+@dg.schedule(
+    job=inventory_job,
+    cron_schedule="*/5 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Inventory of every active location every five minutes, in runs of "
+    f"{LOCATIONS_PER_RUN} locations.",
+)
+def inventory_schedule(context: dg.ScheduleEvaluationContext):
+    keys = context.instance.get_dynamic_partitions(partitions.locations.name)
+    if not keys:
+        return dg.SkipReason("no locations yet: register an inventory integration")
+    scheduled = context.scheduled_execution_time.isoformat()
+    return chunk_runs(list(keys), LOCATIONS_PER_RUN, scheduled)
