@@ -1,0 +1,1 @@
+"""VPC flow logs, Dagster-free: object keys, S3 notifications, the SQS queue, record formats."""
