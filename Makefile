@@ -17,16 +17,18 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-demo: setup
+$(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p "$(DAGSTER_HOME)"
+	cp deploy/dagster-local.yaml "$@"
+
+demo: setup $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m cloudinsights_dagster.demo
 
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 --dist loadfile
 
-ui: setup
-	mkdir -p "$(DAGSTER_HOME)"
+ui: setup $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: setup

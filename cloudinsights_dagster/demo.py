@@ -1,22 +1,30 @@
 """`make demo`: the product end to end on the embedded default, with no AWS account.
 
 An in-process moto server on 127.0.0.1 plays AWS; the warehouse is SQLite under
-CLOUDINSIGHTS_HOME; Dagster runs in process on the instance under DAGSTER_HOME.
+CLOUDINSIGHTS_HOME; Dagster runs in process on the instance under DAGSTER_HOME, so `make ui`
+shows the runs, materializations and checks afterwards. Five-minute ticks are replayed quickly:
+each run carries the time it stands for.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 
 from moto.server import ThreadedMotoServer
 
 DEMO_GROUP = "demo"
-DEMO_ACCOUNT = "123456789012"  # moto's default account
+DEMO_ACCOUNT = "123456789012"  # moto's default account: SNS -> SQS works within one account
+DEMO_REGIONS = ("us-east-1", "eu-west-1")
+START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+TICK = timedelta(minutes=5)
 
 
 def start_fake_aws() -> tuple[ThreadedMotoServer, str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -31,35 +39,128 @@ def start_fake_aws() -> tuple[ThreadedMotoServer, str]:
     return server, endpoint
 
 
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def prepare_dagster_home() -> None:
+    """A local Dagster instance under CLOUDINSIGHTS_HOME unless DAGSTER_HOME says otherwise,
+    with telemetry off (nothing leaves this machine)."""
+    from pathlib import Path
+
+    from cloudinsights_dagster.settings import load_settings
+
+    home = Path(os.environ.get("DAGSTER_HOME") or load_settings().home / "dagster")
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+
+
 def main() -> int:
+    prepare_dagster_home()
     server, endpoint = start_fake_aws()
     try:
-        from cloudinsights_dagster import aws
-        from cloudinsights_dagster.policies import trust_policy
-        from cloudinsights_dagster.registry import Registry, RegistryError
-        from cloudinsights_dagster.settings import load_settings
-        from cloudinsights_dagster.trust import check_trust_relationship
-
-        settings = load_settings()
-        registry = Registry(settings.database_url)
-        print(f"fake AWS at {endpoint}; warehouse {settings.database_url}")
-        iam = aws.client(aws.base_session(), "iam")
-        principal = f"arn:aws:iam::{DEMO_ACCOUNT}:root"
-        trust = trust_policy(principal, registry.external_id(DEMO_GROUP))
-        iam.create_role(RoleName="cloudinsights-demo", AssumeRolePolicyDocument=json.dumps(trust))
-        role_arn = f"arn:aws:iam::{DEMO_ACCOUNT}:role/cloudinsights-demo"
-        try:
-            registry.add_inventory(DEMO_GROUP, "demo-inventory", role_arn, ["us-east-1"])
-        except RegistryError as exc:
-            print(f"(already registered: {exc})")
-        check = check_trust_relationship(role_arn, registry.external_id(DEMO_GROUP))
-        print(f"test: {check.message}")
-        for info in registry.list_integrations(DEMO_GROUP):
-            print(f"integration {info.name}: {info.integration_type}, regions {info.regions}")
-        print("locations:", ", ".join(loc.key for loc in registry.locations()))
-        return 0 if check.ok else 1
+        return run_demo(endpoint)
     finally:
         server.stop()
+
+
+def run_demo(endpoint: str) -> int:
+    import dagster as dg
+    import sqlalchemy as sa
+
+    from cloudinsights_dagster import aws
+    from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
+    from cloudinsights_dagster.demo_world import build_world
+    from cloudinsights_dagster.instance_sync import sync_location_partitions
+    from cloudinsights_dagster.policies import trust_policy
+    from cloudinsights_dagster.registry import Registry, RegistryError
+    from cloudinsights_dagster.resources import WarehouseResource
+    from cloudinsights_dagster.run_time import SNAPSHOT_TIME_TAG
+    from cloudinsights_dagster.settings import load_settings
+    from cloudinsights_dagster.trust import check_trust_relationship
+    from cloudinsights_dagster.warehouse import schema as s
+    from cloudinsights_dagster.warehouse.db import get_engine
+
+    settings = load_settings()
+    registry = Registry(settings.database_url)
+    say(f"fake AWS (moto) at {endpoint}\nwarehouse {settings.database_url}")
+
+    # 1. Integrations: the role's trust policy comes from the registry, as a user would paste it.
+    session = aws.base_session()
+    iam = aws.client(session, "iam")
+    trust = trust_policy(f"arn:aws:iam::{DEMO_ACCOUNT}:root", registry.external_id(DEMO_GROUP))
+    iam.create_role(RoleName="cloudinsights-demo", AssumeRolePolicyDocument=json.dumps(trust))
+    role_arn = f"arn:aws:iam::{DEMO_ACCOUNT}:role/cloudinsights-demo"
+    try:
+        registry.add_inventory(DEMO_GROUP, "demo-inventory", role_arn, list(DEMO_REGIONS))
+    except RegistryError as exc:
+        say(f"(kept from an earlier demo: {exc})")
+    say(check_trust_relationship(role_arn, registry.external_id(DEMO_GROUP)).message)
+
+    # 2. A network in each region.
+    target = aws.RoleTarget(role_arn, registry.external_id(DEMO_GROUP))
+    worlds = {}
+    for n, region in enumerate(DEMO_REGIONS):
+        worlds[region] = build_world(aws.assumed_role_session(target, region), DEMO_ACCOUNT,
+                                     region, cidr_octet=20 + n)
+    say(f"built a network in {', '.join(DEMO_REGIONS)}")
+
+    with dg.DagsterInstance.get() as instance:
+        added, _ = sync_location_partitions(instance, registry)
+        keys = [loc.key for loc in registry.locations()]
+        say(f"locations: {', '.join(keys)} (+{len(added)} partitions)")
+        resources = {"warehouse": WarehouseResource(database_url=settings.database_url)}
+
+        def tick(at: datetime) -> None:
+            result = dg.materialize(
+                [inventory_snapshot, config_changes], instance=instance, resources=resources,
+                tags={"dagster/asset_partition_range_start": keys[0],
+                      "dagster/asset_partition_range_end": keys[-1],
+                      SNAPSHOT_TIME_TAG: at.isoformat()},
+            )
+            meta = result.asset_materializations_for_node("config_changes")[0].metadata
+            say(f"  tick {at:%H:%M}: run {result.run_id[:8]} ok={result.success}, "
+                f"{meta['changes'].value} change(s)")
+
+        # 3. Three five-minute ticks, the network changing in between.
+        say("inventory ticks:")
+        latest = START
+        with get_engine(settings.database_url).connect() as conn:
+            done = conn.scalar(sa.select(sa.func.max(s.InventorySnapshot.snapshot_time)))
+        if done is not None:
+            latest = done + TICK  # a repeated demo continues where the last one stopped
+        tick(latest)
+        world = worlds["us-east-1"]
+        ec2 = aws.client(aws.assumed_role_session(target, "us-east-1"), "ec2")
+        ec2.authorize_security_group_ingress(
+            GroupId=world.security_group_id,
+            IpPermissions=[{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+                            "IpRanges": [{"CidrIp": "10.99.0.0/16", "Description": "reporting"}]}],
+        )
+        ec2.create_tags(Resources=[world.instance_ids[0]], Tags=[{"Key": "Name", "Value": "api"}])
+        tick(latest + TICK)
+        ec2.revoke_security_group_ingress(
+            GroupId=world.security_group_id,
+            IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+                            "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        )
+        tick(latest + 2 * TICK)
+
+    with get_engine(settings.database_url).connect() as conn:
+        rows = conn.execute(
+            sa.select(s.ConfigChange).where(s.ConfigChange.change_time > latest)
+            .order_by(s.ConfigChange.change_time, s.ConfigChange.resource_type)
+        ).all()
+    say("config changes:")
+    for row in rows:
+        paths = ", ".join(f["path"] for f in row.changed_fields) or "-"
+        say(f"  {row.change_time:%H:%M} {row.location_key} {row.change_type} "
+            f"{row.resource_type} {row.resource_id}: {paths}")
+    say("open the UI with `make ui` (http://127.0.0.1:3000) to see the runs and checks")
+    return 0 if rows else 1
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import boto3
 import dagster as dg
 from pydantic import Field
 
+from cloudinsights_dagster import aws
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.settings import load_settings
 
@@ -23,3 +25,28 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def registry(self) -> Registry:
         return Registry(self.url)
+
+
+class FlowLogQueueResource(dg.ConfigurableResource):
+    """The collector's SQS queue that the flow-logs integrations' SNS topics deliver to."""
+
+    queue_url: str | None = Field(
+        default=None, description="SQS queue URL; empty means $CLOUDINSIGHTS_QUEUE_URL."
+    )
+    region: str | None = Field(default=None, description="Queue region; default from settings.")
+
+    @property
+    def url(self) -> str | None:
+        return self.queue_url or load_settings().queue_url
+
+    def session(self) -> boto3.Session:
+        return aws.base_session(self.region or load_settings().queue_region)
+
+    def sqs_client(self):
+        return aws.client(self.session(), "sqs")
+
+    def queue_arn(self) -> str:
+        attributes = self.sqs_client().get_queue_attributes(
+            QueueUrl=self.url, AttributeNames=["QueueArn"]
+        )
+        return attributes["Attributes"]["QueueArn"]

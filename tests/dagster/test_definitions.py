@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_definitions_validate_without_aws_or_network(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(CLOUDINSIGHTS_HOME=str(tmp_path), DAGSTER_HOME=str(tmp_path))
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     result = subprocess.run(
         [
             Path(sys.executable).parent / "dagster",

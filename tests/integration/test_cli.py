@@ -204,6 +204,7 @@ def test_add_inventory_discovers_regions_and_creates_location_partitions(run, mo
 
     dagster_home = tmp_path / "dagster"
     dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {"DAGSTER_HOME": str(dagster_home)}
     added = run("integrations", "add-inventory", "--account-group", "g", "--name", "inv",
                 "--role-arn", "arn:aws:iam::111122223333:role/inv", "--json", extra_env=env)

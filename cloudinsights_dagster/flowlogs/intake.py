@@ -1,0 +1,193 @@
+"""From SQS messages to the ledger: which objects to ingest, for which integration and partition,
+and which messages may be deleted.
+
+Messages are deleted only after their objects are committed to the ledger. A malformed message is
+logged and left undeleted, so the queue's redrive policy moves it to the dead-letter queue after a
+few receives: never silently dropped, never retried forever.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from cloudinsights_dagster.flowlogs.keys import UnrecognizedKey, parse_key
+from cloudinsights_dagster.flowlogs.ledger import ObjectRef, upsert_object
+from cloudinsights_dagster.flowlogs.notifications import ObjectNotice, parse_message
+from cloudinsights_dagster.flowlogs.queue import ReceivedMessage
+from cloudinsights_dagster.integration_logs import LogEntry, add_logs
+from cloudinsights_dagster.registry import Registry
+from cloudinsights_dagster.warehouse import schema as s
+from cloudinsights_dagster.warehouse.db import session_scope
+
+
+@dataclass(frozen=True)
+class FlowLogsIntegration:
+    id: int
+    account_group: str
+    account_id: str
+    role_arn: str
+    topic_regions: frozenset[str]
+
+
+@dataclass
+class IntakeResult:
+    delete_receipts: list[str] = field(default_factory=list)
+    malformed_receipts: list[str] = field(default_factory=list)
+    partitions: set[tuple[str, str]] = field(default_factory=set)  # (location_key, day)
+    counts: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+
+def flowlogs_integrations(
+    session: Session,
+) -> tuple[dict[str, FlowLogsIntegration], list[FlowLogsIntegration]]:
+    """(topic ARN -> integration, all flow-logs integrations)."""
+    rows = session.execute(
+        sa.select(s.Integration, s.AccountGroup.name, s.IntegrationTopic)
+        .join(s.AccountGroup, s.AccountGroup.id == s.Integration.account_group_id)
+        .join(s.IntegrationTopic, s.IntegrationTopic.integration_id == s.Integration.id)
+        .where(s.Integration.integration_type == "flowlogs")
+    ).all()
+    regions: dict[int, set[str]] = {}
+    base: dict[int, tuple[s.Integration, str]] = {}
+    topics: dict[str, int] = {}
+    for integration, group_name, topic in rows:
+        regions.setdefault(integration.id, set()).add(topic.region)
+        base[integration.id] = (integration, group_name)
+        topics[topic.topic_arn] = integration.id
+    infos = {
+        iid: FlowLogsIntegration(iid, group, i.account_id, i.role_arn, frozenset(regions[iid]))
+        for iid, (i, group) in base.items()
+    }
+    return {arn: infos[iid] for arn, iid in topics.items()}, list(infos.values())
+
+
+def take_in(registry: Registry, messages: list[ReceivedMessage], now: datetime) -> IntakeResult:
+    """Record the objects of a batch of messages in the ledger (one transaction)."""
+    result = IntakeResult()
+    monitored: dict[str, set[str]] = {}  # account group -> location keys
+    for location in registry.locations():
+        monitored.setdefault(location.account_group, set()).add(location.key)
+    logs: list[LogEntry] = []
+    with session_scope(registry.database_url) as session:
+        by_topic, all_flowlogs = flowlogs_integrations(session)
+        for message in messages:
+            parsed = parse_message(message.body, message.message_id)
+            result.counts[parsed.kind] += 1
+            if parsed.kind in ("test_event", "ignored"):
+                result.delete_receipts.append(message.receipt_handle)
+                continue
+            if parsed.kind == "malformed":
+                result.malformed_receipts.append(message.receipt_handle)
+                result.problems.append(f"message {message.message_id}: {parsed.reason}")
+                integration = by_topic.get(parsed.topic_arn or "")
+                if integration is not None:
+                    logs.append(
+                        LogEntry(
+                            integration.id,
+                            "notification",
+                            "error",
+                            f"malformed notification left for the dead-letter queue: {parsed.reason}",
+                            now,
+                            {
+                                "message_id": message.message_id,
+                                "topic_arn": parsed.topic_arn,
+                                "receive_count": message.receive_count,
+                            },
+                        )
+                    )
+                continue
+            integration = _integration_for(parsed.topic_arn, parsed.objects, by_topic, all_flowlogs)
+            if integration is None:
+                result.malformed_receipts.append(message.receipt_handle)
+                result.counts["unmapped"] += 1
+                result.problems.append(
+                    f"message {message.message_id}: topic {parsed.topic_arn or '(raw delivery)'} "
+                    "belongs to no flow-logs integration"
+                )
+                continue
+            for notice in parsed.objects:
+                _take_object(session, integration, notice, monitored, now, result, logs)
+            result.delete_receipts.append(message.receipt_handle)
+        add_logs(session, logs)
+    return result
+
+
+def _integration_for(topic_arn, objects: list[ObjectNotice], by_topic, all_flowlogs):
+    if topic_arn:
+        return by_topic.get(topic_arn)
+    # Raw delivery carries no topic: the bucket's region names it when only one integration
+    # has a topic there.
+    regions = {o.region for o in objects if o.region}
+    candidates = [i for i in all_flowlogs if regions and regions <= i.topic_regions]
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def _take_object(
+    session,
+    integration: FlowLogsIntegration,
+    notice: ObjectNotice,
+    monitored: dict[str, set[str]],
+    now: datetime,
+    result: IntakeResult,
+    logs: list[LogEntry],
+) -> None:
+    details = {"bucket": notice.bucket, "key": notice.key}
+    try:
+        parsed_key = parse_key(notice.key)
+    except UnrecognizedKey as exc:
+        result.counts["not_flow_log"] += 1
+        logs.append(
+            LogEntry(
+                integration.id,
+                "logFilter",
+                "warning",
+                f"object is not a VPC flow-log file and was skipped: {exc}",
+                now,
+                details,
+            )
+        )
+        return
+    location = parsed_key.location_key
+    ref = ObjectRef(
+        integration.id,
+        notice.bucket,
+        notice.key,
+        notice.etag,
+        notice.size,
+        location,
+        parsed_key.day,
+    )
+    if location not in monitored.get(integration.account_group, set()):
+        outcome = upsert_object(
+            session,
+            ref,
+            "notification",
+            status="filtered",
+            now=now,
+            error=f"account {parsed_key.account_id} region {parsed_key.region} has no inventory "
+            f"integration in account group {integration.account_group!r}",
+        )
+        result.counts[f"filtered_{outcome}"] += 1
+        if outcome != "duplicate":
+            logs.append(
+                LogEntry(
+                    integration.id,
+                    "logFilter",
+                    "warning",
+                    f"flow log of {location}, which no inventory integration of this account group "
+                    "monitors: not loaded (add an inventory integration for the account)",
+                    now,
+                    {**details, "account_id": parsed_key.account_id, "region": parsed_key.region},
+                )
+            )
+        return
+    outcome = upsert_object(session, ref, "notification", now=now)
+    result.counts[f"object_{outcome}"] += 1
+    if outcome != "duplicate":
+        result.partitions.add((location, parsed_key.day))
