@@ -477,5 +477,145 @@ def subscribe_command(as_json: bool) -> None:
         sys.exit(1)
 
 
+# ---------------------------------------------------------------- status and logs
+
+
+@main.command("status")
+@click.option(
+    "--account-group",
+    "account_group",
+    envvar="CLOUDINSIGHTS_ACCOUNT_GROUP",
+    default=None,
+    help="Only this account group (default: all).",
+)
+@JSON_OPTION
+@fail_cleanly
+def status_command(account_group: str | None, as_json: bool) -> None:
+    """Each integration's status (Pending, Connected, Connected with warning, Failed), why, and
+    the fix to try."""
+    from cloudinsights_dagster.status import TITLES, compute_status, store_status
+    from cloudinsights_dagster.warehouse.schema import utcnow
+
+    registry = _registry()
+    now = utcnow()
+    views = compute_status(registry, now, account_group)
+    store_status(registry, views, now)
+    if as_json:
+        _print_json([view.as_dict() for view in views])
+        return
+    if not views:
+        click.echo("no integrations")
+    for view in views:
+        info = view.integration
+        click.echo(
+            f"{info.account_group}/{info.name} ({info.integration_type}): {TITLES[view.status]}"
+        )
+        for reason in view.reasons:
+            click.echo(f"  - {reason}")
+        if view.fix:
+            click.echo(f"  fix: {view.fix}")
+
+
+def _parse_time(value: str | None):
+    """An ISO time, or a duration back from now such as 30m, 2h, 7d."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    if not value:
+        return None
+    match = re.fullmatch(r"(\d+)([mhd])", value.strip())
+    if match:
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[match[2]]
+        return datetime.now(UTC) - timedelta(**{unit: int(match[1])})
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: use an ISO time or a duration like 30m, 2h, 7d"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@main.group("logs", invoke_without_command=True)
+@ACCOUNT_GROUP_OPTION
+@click.option("--integration", default=None, help="Integration name.")
+@click.option(
+    "--type", "integration_type", type=click.Choice(["inventory", "flowlogs"]), default=None
+)
+@click.option("--category", default=None, help="e.g. subscribe, assumeRole, logParse")
+@click.option("--severity", type=click.Choice(["info", "warning", "error"]), default=None)
+@click.option("--since", default=None, help="ISO time or duration back (30m, 2h, 7d).")
+@click.option("--until", default=None, help="ISO time or duration back.")
+@click.option("--limit", default=200, show_default=True)
+@click.option(
+    "--summary", is_flag=True, help="Hourly counts per integration, type, category, severity."
+)
+@JSON_OPTION
+@click.pass_context
+@fail_cleanly
+def logs_command(
+    ctx: click.Context,
+    account_group: str,
+    integration: str | None,
+    integration_type: str | None,
+    category: str | None,
+    severity: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    summary: bool,
+    as_json: bool,
+) -> None:
+    """Integration logs of an account group, newest first (or --summary by hour)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from cloudinsights_dagster.integration_logs import LogFilter, hourly_summary, query_logs
+    from cloudinsights_dagster.settings import load_settings
+
+    f = LogFilter(
+        account_group,
+        integration,
+        integration_type,
+        category,
+        severity,
+        _parse_time(since),
+        _parse_time(until),
+    )
+    url = load_settings().database_url
+    try:
+        rows = hourly_summary(url, f) if summary else query_logs(url, f, limit)
+    except LookupError as exc:
+        raise Failure(str(exc).strip("'\"")) from None
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        click.echo("no log entries")
+    for row in rows:
+        if summary:
+            click.echo(
+                f"{row['hour']}  {row['integration']}  {row['type']}  {row['category']}  "
+                f"{row['severity']}  {row['count']}"
+            )
+        else:
+            details = " ".join(f"{k}={v}" for k, v in sorted(row["details"].items()))
+            click.echo(
+                f"{row['time']}  {row['severity']:7}  {row['integration']}  "
+                f"{row['category']}  {row['message']}" + (f"  [{details}]" if details else "")
+            )
+
+
+@logs_command.command("prune")
+@click.option("--older-than", default="30d", show_default=True, help="Duration (30d, 12h).")
+@fail_cleanly
+def logs_prune(older_than: str) -> None:
+    """Delete log entries older than the retention period."""
+    from cloudinsights_dagster.integration_logs import prune_logs
+    from cloudinsights_dagster.settings import load_settings
+
+    deleted = prune_logs(load_settings().database_url, _parse_time(older_than))
+    click.echo(f"deleted {deleted} log entr{'y' if deleted == 1 else 'ies'}")
+
+
 if __name__ == "__main__":
     main()

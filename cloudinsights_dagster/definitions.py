@@ -3,14 +3,16 @@
 import dagster as dg
 
 from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
-from cloudinsights_dagster.resources import WarehouseResource
+from cloudinsights_dagster.assets.status import integration_status, status_job, status_schedule
+from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResource
 from cloudinsights_dagster.schedules.inventory import inventory_job, inventory_schedule
 from cloudinsights_dagster.sensors.locations import location_sync_sensor
+from cloudinsights_dagster.sensors.status import monitoring_run_failure_sensor
 
 defs = dg.Definitions(
-    assets=[inventory_snapshot, config_changes],
-    jobs=[inventory_job],
-    schedules=[inventory_schedule],
-    sensors=[location_sync_sensor],
-    resources={"warehouse": WarehouseResource()},
+    assets=[inventory_snapshot, config_changes, integration_status],
+    jobs=[inventory_job, status_job],
+    schedules=[inventory_schedule, status_schedule],
+    sensors=[location_sync_sensor, monitoring_run_failure_sensor],
+    resources={"warehouse": WarehouseResource(), "flowlog_queue": FlowLogQueueResource()},
 )

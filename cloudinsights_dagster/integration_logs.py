@@ -70,3 +70,100 @@ def add_logs(session: Session, entries: list[LogEntry]) -> None:
 def write_logs(database_url: str, entries: list[LogEntry]) -> None:
     with session_scope(database_url) as session:
         add_logs(session, entries)
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    account_group: str
+    integration: str | None = None
+    integration_type: str | None = None
+    category: str | None = None
+    severity: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _filtered(session: Session, f: LogFilter):
+    group_id = session.scalar(
+        sa.select(s.AccountGroup.id).where(s.AccountGroup.name == f.account_group)
+    )
+    if group_id is None:
+        raise LookupError(f"account group {f.account_group!r} does not exist")
+    conditions = [s.IntegrationLog.account_group_id == group_id]
+    if f.integration:
+        conditions.append(s.IntegrationLog.integration_name == f.integration)
+    if f.integration_type:
+        conditions.append(s.IntegrationLog.integration_type == f.integration_type)
+    if f.category:
+        conditions.append(s.IntegrationLog.category == f.category)
+    if f.severity:
+        conditions.append(s.IntegrationLog.severity == f.severity)
+    if f.since:
+        conditions.append(s.IntegrationLog.time >= f.since)
+    if f.until:
+        conditions.append(s.IntegrationLog.time < f.until)
+    return conditions
+
+
+def query_logs(database_url: str, f: LogFilter, limit: int = 1000) -> list[dict[str, Any]]:
+    """Log entries of one account group, newest first."""
+    with session_scope(database_url) as session:
+        rows = session.scalars(
+            sa.select(s.IntegrationLog)
+            .where(*_filtered(session, f))
+            .order_by(s.IntegrationLog.time.desc(), s.IntegrationLog.id.desc())
+            .limit(limit)
+        )
+        return [
+            {
+                "time": r.time.isoformat(),
+                "integration": r.integration_name,
+                "type": r.integration_type,
+                "category": r.category,
+                "severity": r.severity,
+                "message": r.message,
+                "details": r.details,
+            }
+            for r in rows
+        ]
+
+
+def hourly_summary(database_url: str, f: LogFilter) -> list[dict[str, Any]]:
+    """Counts per hour, integration, type, category and severity (newest hour first)."""
+    counts: dict[tuple, int] = {}
+    with session_scope(database_url) as session:
+        rows = session.execute(
+            sa.select(
+                s.IntegrationLog.time,
+                s.IntegrationLog.integration_name,
+                s.IntegrationLog.integration_type,
+                s.IntegrationLog.category,
+                s.IntegrationLog.severity,
+            ).where(*_filtered(session, f))
+        )
+        for time, name, itype, category, severity in rows:
+            hour = time.replace(minute=0, second=0, microsecond=0)
+            key = (hour, name, itype, category, severity)
+            counts[key] = counts.get(key, 0) + 1
+    return [
+        {
+            "hour": hour.isoformat(),
+            "integration": name,
+            "type": itype,
+            "category": category,
+            "severity": severity,
+            "count": n,
+        }
+        for (hour, name, itype, category, severity), n in sorted(
+            counts.items(), key=lambda kv: (kv[0][0], kv[0][1:]), reverse=True
+        )
+    ]
+
+
+def prune_logs(database_url: str, older_than: datetime) -> int:
+    """Delete log entries older than the retention horizon; returns how many."""
+    with session_scope(database_url) as session:
+        result = session.execute(
+            sa.delete(s.IntegrationLog).where(s.IntegrationLog.time < older_than)
+        )
+        return result.rowcount or 0

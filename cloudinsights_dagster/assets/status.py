@@ -1,0 +1,74 @@
+"""Integration status: what works and what is broken, in plain words."""
+
+import os
+from collections import Counter
+from datetime import timedelta
+
+import dagster as dg
+
+from cloudinsights_dagster.assets.inventory import OWNERS, _table, config_changes
+from cloudinsights_dagster.integration_logs import prune_logs
+from cloudinsights_dagster.resources import WarehouseResource
+from cloudinsights_dagster.status import TITLES, compute_status, store_status
+from cloudinsights_dagster.warehouse.schema import utcnow
+
+
+@dg.asset(
+    deps=[config_changes],
+    group_name="status",
+    kinds={"sql"},
+    owners=OWNERS,
+    description=(
+        "Each integration's status (`integration_status`): Pending, Connected, Connected with "
+        "warning (denied APIs, unsubscribed topics, flow-log errors in the last 30 minutes, flow "
+        "logs that lack mandatory fields) or Failed (role cannot be assumed, no topic subscribed, "
+        "monitoring runs failing), with reasons and the fix to try. Also prunes integration logs "
+        "older than CLOUDINSIGHTS_LOG_RETENTION_DAYS (default 30)."
+    ),
+)
+def integration_status(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    now = utcnow()
+    registry = warehouse.registry()
+    views = compute_status(registry, now)
+    store_status(registry, views, now)
+    retention_days = int(os.environ.get("CLOUDINSIGHTS_LOG_RETENTION_DAYS") or 30)
+    pruned = prune_logs(warehouse.url, now - timedelta(days=retention_days))
+    counts = Counter(view.status for view in views)
+    rows = [
+        (
+            v.integration.account_group,
+            v.integration.name,
+            v.integration.integration_type,
+            TITLES[v.status],
+            "; ".join(v.reasons)[:160] or "-",
+        )
+        for v in views
+    ]
+    return dg.MaterializeResult(
+        metadata={
+            "integrations": len(views),
+            **{status: counts.get(status, 0) for status in TITLES},
+            "logs_pruned": pruned,
+            "status": dg.MetadataValue.md(
+                _table(rows, ("account group", "integration", "type", "status", "reasons"), 50)
+                if rows
+                else "no integrations"
+            ),
+        }
+    )
+
+
+status_job = dg.define_asset_job(
+    "status_job",
+    selection=dg.AssetSelection.assets(integration_status),
+    description="Recompute every integration's status.",
+)
+
+status_schedule = dg.ScheduleDefinition(
+    job=status_job,
+    cron_schedule="*/5 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
