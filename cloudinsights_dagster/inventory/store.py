@@ -35,7 +35,9 @@ class SnapshotWrite:
     duplicate_ids: tuple[tuple[str, str], ...]
 
 
-def _current_versions(session: Session, location_key: str) -> dict[tuple[str, str], tuple[int, str]]:
+def _current_versions(
+    session: Session, location_key: str
+) -> dict[tuple[str, str], tuple[int, str]]:
     rows = session.execute(
         sa.select(
             s.InventoryResource.id,
@@ -157,11 +159,15 @@ class SnapshotChanges:
 def compute_pending_changes(session: Session, location_key: str) -> list[SnapshotChanges]:
     """Derive config-change events for every snapshot of a location not yet compared with its
     predecessor; rewrites that snapshot's events, so a re-run never duplicates them."""
-    snapshots = session.execute(
-        sa.select(s.InventorySnapshot)
-        .where(s.InventorySnapshot.location_key == location_key)
-        .order_by(s.InventorySnapshot.snapshot_time)
-    ).scalars().all()
+    snapshots = (
+        session.execute(
+            sa.select(s.InventorySnapshot)
+            .where(s.InventorySnapshot.location_key == location_key)
+            .order_by(s.InventorySnapshot.snapshot_time)
+        )
+        .scalars()
+        .all()
+    )
     results = []
     previous: s.InventorySnapshot | None = None
     for snapshot in snapshots:
@@ -248,8 +254,9 @@ def inventory_as_of(
     )
     if resource_types is not None:
         query = query.where(s.InventoryResource.resource_type.in_(list(resource_types)))
-    rows = session.execute(query.order_by(s.InventoryResource.resource_type,
-                                          s.InventoryResource.resource_id))
+    rows = session.execute(
+        query.order_by(s.InventoryResource.resource_type, s.InventoryResource.resource_id)
+    )
     return [ResourceRecord(t, i, d) for t, i, d in rows]
 
 
@@ -265,3 +272,33 @@ def latest_snapshot(session: Session, location_key: str) -> s.InventorySnapshot 
 def _chunks(items: Sequence, size: int = _CHUNK):
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def eni_versions(
+    session: Session, location_keys: Iterable[str], start: datetime, end: datetime
+) -> list[tuple[datetime, datetime | None, dict]]:
+    """Every network-interface version of these locations valid at some time in [start, end),
+    plus each ENI's first version when it was first seen after `end` (so records older than
+    any snapshot still resolve): (valid_from, valid_to, data)."""
+    keys = list(location_keys)
+    if not keys:
+        return []
+    rows = session.execute(
+        sa.select(
+            s.InventoryResource.valid_from, s.InventoryResource.valid_to, s.InventoryResource.data
+        )
+        .where(
+            s.InventoryResource.location_key.in_(keys),
+            s.InventoryResource.resource_type == "network_interface",
+            sa.or_(s.InventoryResource.valid_to.is_(None), s.InventoryResource.valid_to > start),
+        )
+        .order_by(s.InventoryResource.resource_id, s.InventoryResource.valid_from)
+    ).all()
+    out: list[tuple[datetime, datetime | None, dict]] = []
+    seen: set[str] = set()
+    for valid_from, valid_to, data in rows:
+        eni = data.get("interface_id")
+        if valid_from < end or eni not in seen:
+            out.append((valid_from, valid_to, data))
+        seen.add(eni)
+    return out

@@ -1,0 +1,220 @@
+"""Flow logs end to end on a moto server: S3 -> SNS -> SQS -> sensor -> ledger -> partition run
+-> enriched Parquet; duplicates, a malformed message, a bad file and an unmonitored account; then
+wipe and backfill, and compare with live ingestion."""
+
+import json
+import shutil
+from datetime import UTC, datetime
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pytest
+import sqlalchemy as sa
+
+from cloudinsights_dagster import aws, partitions
+from cloudinsights_dagster.assets.flowlogs import flowlog_job, flowlog_records
+from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
+from cloudinsights_dagster.demo_world import build_world
+from cloudinsights_dagster.flowlogs.queue import setup_queue, subscribe_topics
+from cloudinsights_dagster.flowlogs.sample import (
+    DEFAULT_LIKE_FORMAT,
+    Eni,
+    flow_log_gzip,
+    object_key,
+    sample_records,
+)
+from cloudinsights_dagster.integration_logs import LogFilter, query_logs
+from cloudinsights_dagster.registry import Registry
+from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResource
+from cloudinsights_dagster.run_time import SNAPSHOT_TIME_TAG
+from cloudinsights_dagster.sensors.flowlogs import flowlog_queue_sensor
+from cloudinsights_dagster.warehouse import schema as s
+from cloudinsights_dagster.warehouse.db import get_engine
+
+ACCOUNT = "123456789012"  # moto's own: SNS -> SQS is modelled within one account only
+REGION = "us-east-1"
+LOCATION = f"{ACCOUNT}-{REGION}"
+DAY = "2026-05-01"
+T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def setup(moto_endpoint, tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    out = tmp_path / "flows"
+    monkeypatch.setenv("CLOUDINSIGHTS_FLOWLOGS_OUTPUT", str(out))
+    registry = Registry(url)
+    role = f"arn:aws:iam::{ACCOUNT}:role/cloudinsights"
+    session = aws.base_session(REGION)
+    sns = aws.client(session, "sns")
+    topic = sns.create_topic(Name="flow-logs")["TopicArn"]
+    registry.add_inventory("g1", "inv", role, [REGION])
+    registry.add_flowlogs("g1", "flows", role, [topic])
+    world = build_world(
+        aws.assumed_role_session(aws.RoleTarget(role, "x" * 20), REGION), ACCOUNT, REGION
+    )
+    s3 = aws.client(session, "s3")
+    queue = setup_queue(session, "collector", REGION, [topic])
+    assert all(a.ok for a in subscribe_topics(session, queue.queue_arn, [topic]))
+    s3.put_bucket_notification_configuration(
+        Bucket=world.flow_log_bucket,
+        NotificationConfiguration={
+            "TopicConfigurations": [{"TopicArn": topic, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    resources = {
+        "warehouse": WarehouseResource(database_url=url),
+        "flowlog_queue": FlowLogQueueResource(queue_url=queue.queue_url, region=REGION),
+    }
+    return registry, world, s3, queue, resources, out
+
+
+def _enis(world):
+    ec2 = aws.client(aws.base_session(REGION), "ec2")
+    found = ec2.describe_network_interfaces(NetworkInterfaceIds=world.eni_ids)
+    return [
+        Eni(
+            e["NetworkInterfaceId"],
+            e["PrivateIpAddress"],
+            e["VpcId"],
+            e["SubnetId"],
+            (e.get("Attachment") or {}).get("InstanceId", "-"),
+        )
+        for e in found["NetworkInterfaces"]
+    ]
+
+
+def _records(outputs):
+    table = pads.dataset([str(p) for p in outputs], format="parquet").to_table()
+    plain = [
+        c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns
+    ]
+    table = pa.table(plain, names=table.column_names)
+    return table.sort_by(
+        [
+            ("interface_id", "ascending"),
+            ("start", "ascending"),
+            ("srcaddr", "ascending"),
+            ("dstaddr", "ascending"),
+            ("bytes", "ascending"),
+        ]
+    )
+
+
+def test_live_ingestion_then_backfill_gives_the_same_records(setup):
+    registry, world, s3, queue, resources, out = setup
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(partitions.locations.name, [LOCATION])
+        assert dg.materialize(
+            [inventory_snapshot, config_changes],
+            instance=instance,
+            resources=resources,
+            partition_key=LOCATION,
+            tags={SNAPSHOT_TIME_TAG: T0.isoformat()},
+        ).success
+        enis = _enis(world)
+        start = int(T0.timestamp()) + 600
+        good = [sample_records(ACCOUNT, enis, start + 300 * i, 120, seed=i) for i in range(2)]
+        keys = [
+            object_key(ACCOUNT, REGION, world.flow_log_id, start + 300 * i, suffix=f"f{i}")
+            for i in range(2)
+        ]
+        for key, rows in zip(keys, good, strict=True):
+            s3.put_object(Bucket=world.flow_log_bucket, Key=key, Body=flow_log_gzip(rows))
+        # The same object notified twice (same content, same eTag).
+        s3.put_object(Bucket=world.flow_log_bucket, Key=keys[0], Body=flow_log_gzip(good[0]))
+        bad_key = object_key(ACCOUNT, REGION, world.flow_log_id, start + 900, suffix="bad")
+        s3.put_object(
+            Bucket=world.flow_log_bucket,
+            Key=bad_key,
+            Body=flow_log_gzip(good[0][:5], DEFAULT_LIKE_FORMAT),
+        )
+        foreign_key = object_key("999999999999", REGION, "fl-x", start, suffix="foreign")
+        s3.put_object(Bucket=world.flow_log_bucket, Key=foreign_key, Body=flow_log_gzip(good[0]))
+        sqs = aws.client(aws.base_session(REGION), "sqs")
+        sqs.send_message(QueueUrl=queue.queue_url, MessageBody=json.dumps({"Type": "Nonsense"}))
+
+        sensor_defs = dg.Definitions(
+            assets=[flowlog_records],
+            jobs=[flowlog_job],
+            sensors=[flowlog_queue_sensor],
+            resources=resources,
+        )
+        ctx = dg.build_sensor_context(
+            instance=instance,
+            instance_ref=instance.get_ref(),
+            resources=resources,
+            definitions=sensor_defs,
+        )
+        result = flowlog_queue_sensor.evaluate_tick(ctx)
+        (request,) = result.run_requests
+        assert request.partition_key == dg.MultiPartitionKey({"day": DAY, "location": LOCATION})
+
+        with get_engine(registry.database_url).connect() as conn:
+            ledger = {r.object_key: r for r in conn.execute(sa.select(s.FlowLogObject))}
+        assert {k: r.status for k, r in ledger.items()} == {
+            keys[0]: "pending",
+            keys[1]: "pending",
+            bad_key: "pending",
+            foreign_key: "filtered",
+        }
+        attrs = sqs.get_queue_attributes(QueueUrl=queue.queue_url, AttributeNames=["All"])
+        # Only the malformed message is left (in flight), for the dead-letter queue.
+        assert attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
+        assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+        live = dg.materialize(
+            [flowlog_records],
+            instance=instance,
+            resources=resources,
+            partition_key=request.partition_key,
+        )
+        assert live.success
+        meta = live.asset_materializations_for_node("flowlog_records")[0].metadata
+        assert meta["objects_loaded"].value == 2 and meta["objects_failed"].value == 1
+        (check,) = live.get_asset_check_evaluations()
+        assert check.passed
+
+        with get_engine(registry.database_url).connect() as conn:
+            ledger = {r.object_key: r for r in conn.execute(sa.select(s.FlowLogObject))}
+        assert ledger[bad_key].status == "failed"
+        assert "flow-direction" in ledger[bad_key].error
+        outputs = [ledger[k].output_path for k in keys]
+        records = _records(outputs)
+        assert records.num_rows == sum(len(rows) for rows in good)
+        by_eni = {e.interface_id: e.instance_id for e in enis}
+        pairs = set(
+            zip(
+                records["interface_id"].to_pylist(),
+                records["eni_instance_id"].to_pylist(),
+                strict=True,
+            )
+        )
+        for eni, instance_id in pairs:
+            assert instance_id == (None if by_eni[eni] == "-" else by_eni[eni])
+
+        parse_errors = query_logs(registry.database_url, LogFilter("g1", category="logParse"))
+        assert len(parse_errors) == 1 and bad_key in parse_errors[0]["details"]["key"]
+        assert "recreate" in parse_errors[0]["message"]
+        filtered = query_logs(registry.database_url, LogFilter("g1", category="logFilter"))
+        assert [f["details"]["key"] for f in filtered] == [foreign_key]
+
+        # Wipe the ledger and the outputs; a backfill of the partition finds the same objects.
+        with get_engine(registry.database_url).begin() as conn:
+            conn.execute(sa.delete(s.FlowLogObject))
+        shutil.rmtree(out)
+        backfill = dg.materialize(
+            [flowlog_records],
+            instance=instance,
+            resources=resources,
+            partition_key=request.partition_key,
+            tags={"dagster/backfill": "test"},
+        )
+        assert backfill.success
+        with get_engine(registry.database_url).connect() as conn:
+            after = {r.object_key: r for r in conn.execute(sa.select(s.FlowLogObject))}
+        assert after[bad_key].status == "failed"
+        assert {after[k].status for k in keys} == {"loaded"}
+        assert after[keys[0]].source == "backfill"
+        assert _records([after[k].output_path for k in keys]).equals(records)
