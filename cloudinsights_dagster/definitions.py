@@ -2,17 +2,26 @@
 
 import dagster as dg
 
-from cloudinsights_dagster.assets.flowlogs import flowlog_job, flowlog_records
+from cloudinsights_dagster.assets.flowlogs import flowlog_records
 from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
-from cloudinsights_dagster.assets.status import integration_status, status_job, status_schedule
+from cloudinsights_dagster.assets.status import integration_status
+from cloudinsights_dagster.assets.views import topology, traffic_views
+from cloudinsights_dagster.jobs import flowlog_job, inventory_job, status_job, status_schedule
 from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResource
-from cloudinsights_dagster.schedules.inventory import inventory_job, inventory_schedule
+from cloudinsights_dagster.schedules.inventory import inventory_schedule
 from cloudinsights_dagster.sensors.flowlogs import flowlog_queue_sensor, topic_subscription_sensor
 from cloudinsights_dagster.sensors.locations import location_sync_sensor
 from cloudinsights_dagster.sensors.status import monitoring_run_failure_sensor
 
 defs = dg.Definitions(
-    assets=[inventory_snapshot, config_changes, flowlog_records, integration_status],
+    assets=[
+        inventory_snapshot,
+        config_changes,
+        topology,
+        flowlog_records,
+        traffic_views,
+        integration_status,
+    ],
     jobs=[inventory_job, flowlog_job, status_job],
     schedules=[inventory_schedule, status_schedule],
     sensors=[

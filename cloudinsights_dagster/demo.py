@@ -193,7 +193,8 @@ def run_flow_logs(registry, settings, worlds, start: datetime) -> bool:
     import dagster as dg
 
     from cloudinsights_dagster import aws
-    from cloudinsights_dagster.assets.flowlogs import flowlog_job, flowlog_records
+    from cloudinsights_dagster.assets.flowlogs import flowlog_records
+    from cloudinsights_dagster.assets.views import traffic_views
     from cloudinsights_dagster.flowlogs.queue import setup_queue
     from cloudinsights_dagster.flowlogs.sample import (
         DEFAULT_LIKE_FORMAT,
@@ -203,6 +204,7 @@ def run_flow_logs(registry, settings, worlds, start: datetime) -> bool:
         sample_records,
     )
     from cloudinsights_dagster.flowlogs.subscriptions import subscribe_due_topics
+    from cloudinsights_dagster.jobs import flowlog_job
     from cloudinsights_dagster.registry import RegistryError
     from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResource
     from cloudinsights_dagster.sensors.flowlogs import flowlog_queue_sensor
@@ -270,7 +272,7 @@ def run_flow_logs(registry, settings, worlds, start: datetime) -> bool:
         "flowlog_queue": FlowLogQueueResource(queue_url=queue.queue_url, region=region),
     }
     defs = dg.Definitions(
-        assets=[flowlog_records],
+        assets=[flowlog_records, traffic_views],
         jobs=[flowlog_job],
         sensors=[flowlog_queue_sensor],
         resources=resources,
@@ -288,7 +290,7 @@ def run_flow_logs(registry, settings, worlds, start: datetime) -> bool:
         say(f"sensor tick: {len(tick.run_requests)} partition run(s) requested")
         for request in tick.run_requests:
             result = dg.materialize(
-                [flowlog_records],
+                [flowlog_records, traffic_views],
                 instance=instance,
                 resources=resources,
                 partition_key=request.partition_key,

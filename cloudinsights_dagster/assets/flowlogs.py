@@ -102,11 +102,3 @@ def _quality(outputs: list[str]) -> dg.AssetCheckResult:
             ),
         },
     )
-
-
-flowlog_job = dg.define_asset_job(
-    "flowlog_job",
-    selection=dg.AssetSelection.assets(flowlog_records),
-    tags={"cloudinsights/kind": "flowlogs"},
-    description="Drain the pending flow-log objects of one location x day partition.",
-)

@@ -1,6 +1,5 @@
 """Inventory assets: five-minute snapshots per location and the config changes between them."""
 
-
 from collections import Counter
 
 import dagster as dg
@@ -34,8 +33,9 @@ def _check(name: str, outcome: checks.CheckOutcome, severity: dg.AssetCheckSever
         severity=severity,
         metadata={
             "problems": len(outcome.problems),
-            "details": dg.MetadataValue.md("\n".join(f"- {p}" for p in outcome.problems[:50])
-                                           or "none"),
+            "details": dg.MetadataValue.md(
+                "\n".join(f"- {p}" for p in outcome.problems[:50]) or "none"
+            ),
         },
     )
 
@@ -47,12 +47,21 @@ def _check(name: str, outcome: checks.CheckOutcome, severity: dg.AssetCheckSever
     kinds={"aws", "ec2"},
     owners=OWNERS,
     check_specs=[
-        dg.AssetCheckSpec(COMPLETENESS, asset="inventory_snapshot",
-                          description="Every inventory API answered (WARN lists denied/failed)."),
-        dg.AssetCheckSpec(REFERENTIAL, asset="inventory_snapshot",
-                          description="ENIs' subnets and VPCs exist; route targets are known."),
-        dg.AssetCheckSpec(DUPLICATES, asset="inventory_snapshot",
-                          description="No resource id appears twice in a snapshot."),
+        dg.AssetCheckSpec(
+            COMPLETENESS,
+            asset="inventory_snapshot",
+            description="Every inventory API answered (WARN lists denied/failed).",
+        ),
+        dg.AssetCheckSpec(
+            REFERENTIAL,
+            asset="inventory_snapshot",
+            description="ENIs' subnets and VPCs exist; route targets are known.",
+        ),
+        dg.AssetCheckSpec(
+            DUPLICATES,
+            asset="inventory_snapshot",
+            description="No resource id appears twice in a snapshot.",
+        ),
     ],
     description=(
         "The network inventory of each location (AWS account + region) through the inventory "
@@ -78,20 +87,30 @@ def inventory_snapshot(
             context.log.error(f"{report.location_key}: {report.error}")
         counts.update(report.result.counts_by_type)
         for outcome in report.denied + report.failed:
-            denied_rows.append((report.location_key, outcome.action, outcome.outcome,
-                                (outcome.error or "")[:120]))
-        location_rows.append((
-            report.location_key, report.result.completeness, len(report.result.records),
-            report.write.versions_opened if report.write else "-",
-            report.write.versions_closed if report.write else "-",
-        ))
-    completeness = checks.CheckOutcome(not denied_rows, [
-        f"{loc}: {api} {outcome} ({error})" for loc, api, outcome, error in denied_rows])
+            denied_rows.append(
+                (report.location_key, outcome.action, outcome.outcome, (outcome.error or "")[:120])
+            )
+        location_rows.append(
+            (
+                report.location_key,
+                report.result.completeness,
+                len(report.result.records),
+                report.write.versions_opened if report.write else "-",
+                report.write.versions_closed if report.write else "-",
+            )
+        )
+    completeness = checks.CheckOutcome(
+        not denied_rows,
+        [f"{loc}: {api} {outcome} ({error})" for loc, api, outcome, error in denied_rows],
+    )
     merged = [checks.referential_integrity(r) for r in results]
-    referential = checks.CheckOutcome(all(m.passed for m in merged),
-                                      [p for m in merged for p in m.problems])
+    referential = checks.CheckOutcome(
+        all(m.passed for m in merged), [p for m in merged for p in m.problems]
+    )
     dup = [checks.duplicate_ids(r) for r in results]
-    duplicates = checks.CheckOutcome(all(d.passed for d in dup), [p for d in dup for p in d.problems])
+    duplicates = checks.CheckOutcome(
+        all(d.passed for d in dup), [p for d in dup for p in d.problems]
+    )
     context.log.info(f"snapshot at {at.isoformat()} of {len(keys)} location(s)")
     if problems and len(problems) == len(reports):
         raise dg.Failure(
@@ -108,11 +127,14 @@ def inventory_snapshot(
                 _table(sorted(counts.items()), ("resource type", "count"), limit=40)
             ),
             "locations_table": dg.MetadataValue.md(
-                _table(location_rows, ("location", "completeness", "resources", "new versions",
-                                       "closed versions"))
+                _table(
+                    location_rows,
+                    ("location", "completeness", "resources", "new versions", "closed versions"),
+                )
             ),
             "denied_apis": dg.MetadataValue.md(
-                _table(denied_rows, ("location", "API", "outcome", "error")) if denied_rows
+                _table(denied_rows, ("location", "API", "outcome", "error"))
+                if denied_rows
                 else "none"
             ),
         },
@@ -158,7 +180,8 @@ def config_changes(
             "deleted": by_kind["deleted"],
             "modified": by_kind["modified"],
             "changes_by_type": dg.MetadataValue.md(
-                _table(sorted(by_type.items()), ("change", "count"), limit=40) if by_type
+                _table(sorted(by_type.items()), ("change", "count"), limit=40)
+                if by_type
                 else "no changes"
             ),
         }

@@ -7,6 +7,7 @@ from datetime import timedelta
 import dagster as dg
 
 from cloudinsights_dagster.assets.inventory import OWNERS, _table, config_changes
+from cloudinsights_dagster.assets.views import traffic_views
 from cloudinsights_dagster.integration_logs import prune_logs
 from cloudinsights_dagster.resources import WarehouseResource
 from cloudinsights_dagster.status import TITLES, compute_status, store_status
@@ -14,7 +15,7 @@ from cloudinsights_dagster.warehouse.schema import utcnow
 
 
 @dg.asset(
-    deps=[config_changes],
+    deps=[config_changes, traffic_views],
     group_name="status",
     kinds={"sql"},
     owners=OWNERS,
@@ -58,17 +59,3 @@ def integration_status(
             ),
         }
     )
-
-
-status_job = dg.define_asset_job(
-    "status_job",
-    selection=dg.AssetSelection.assets(integration_status),
-    description="Recompute every integration's status.",
-)
-
-status_schedule = dg.ScheduleDefinition(
-    job=status_job,
-    cron_schedule="*/5 * * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)

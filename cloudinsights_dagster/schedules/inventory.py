@@ -1,20 +1,12 @@
 """Every five minutes, snapshot every location, a few runs of many locations each."""
 
-
 import dagster as dg
 
 from cloudinsights_dagster import partitions
-from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
+from cloudinsights_dagster.jobs import inventory_job
 
 # 200 locations -> 4 runs per tick; each run collects several locations in parallel.
 LOCATIONS_PER_RUN = 50
-
-inventory_job = dg.define_asset_job(
-    "inventory_job",
-    selection=dg.AssetSelection.assets(inventory_snapshot, config_changes),
-    tags={"cloudinsights/kind": "inventory"},
-    description="Snapshot a range of locations and derive their config changes.",
-)
 
 
 def chunk_runs(keys: list[str], size: int, scheduled: str) -> list[dg.RunRequest]:

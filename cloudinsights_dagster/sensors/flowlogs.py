@@ -9,12 +9,11 @@ from cloudinsights_dagster.flowlogs.ledger import partitions_with_pending
 from cloudinsights_dagster.flowlogs.queue import delete_messages, receive_batch
 from cloudinsights_dagster.flowlogs.runs import plan_runs
 from cloudinsights_dagster.flowlogs.subscriptions import subscribe_due_topics
+from cloudinsights_dagster.jobs import KIND_TAG, flowlog_job
 from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResource
 from cloudinsights_dagster.warehouse.db import session_scope
 from cloudinsights_dagster.warehouse.schema import utcnow
 
-FLOWLOG_JOB = "flowlog_job"
-KIND_TAG = "cloudinsights/kind"
 # Stay well inside Dagster's 60 s sensor timeout: receive for at most this long per tick.
 RECEIVE_SECONDS = 20
 MAX_MESSAGES_PER_TICK = 1000
@@ -63,7 +62,7 @@ def flowlog_run_requests(instance: dg.DagsterInstance, warehouse_url: str):
 
 
 @dg.sensor(
-    job_name=FLOWLOG_JOB,
+    job=flowlog_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Receives S3 ObjectCreated notifications from the collector's SQS queue, records "

@@ -262,3 +262,125 @@ class IntegrationStatus(Base):
     reasons: Mapped[list[Any]]
     fix: Mapped[str | None] = mapped_column(sa.Text)
     updated_at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------- views
+
+
+class EntityThroughput(Base):
+    """Traffic per account group, location, five-minute window (record time) and entity."""
+
+    __tablename__ = "entity_throughput"
+    __table_args__ = (
+        sa.Index("ix_entity_throughput_window", "account_group_id", "location_key", "window_start"),
+        sa.Index(
+            "ix_entity_throughput_entity",
+            "account_group_id",
+            "entity_type",
+            "entity_id",
+            "window_start",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_group_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("account_groups.id", ondelete="CASCADE")
+    )
+    location_key: Mapped[str] = mapped_column(sa.String(64))
+    window_start: Mapped[datetime]
+    entity_type: Mapped[str] = mapped_column(
+        sa.String(12)
+    )  # eni | instance | subnet | vpc | account
+    entity_id: Mapped[str] = mapped_column(sa.String(256))
+    direction: Mapped[str] = mapped_column(sa.String(8))  # inbound | outbound
+    action: Mapped[str] = mapped_column(sa.String(8))  # ACCEPT | REJECT
+    bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    packets: Mapped[int] = mapped_column(sa.BigInteger)
+    flows: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class RejectedTraffic(Base):
+    __tablename__ = "rejected_traffic"
+    __table_args__ = (
+        sa.Index("ix_rejected_traffic_window", "account_group_id", "location_key", "window_start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_group_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("account_groups.id", ondelete="CASCADE")
+    )
+    location_key: Mapped[str] = mapped_column(sa.String(64))
+    window_start: Mapped[datetime]
+    srcaddr: Mapped[str | None] = mapped_column(sa.String(64))
+    dstaddr: Mapped[str | None] = mapped_column(sa.String(64))
+    dstport: Mapped[int | None]
+    protocol: Mapped[int | None]
+    flows: Mapped[int] = mapped_column(sa.BigInteger)
+    packets: Mapped[int] = mapped_column(sa.BigInteger)
+    bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    destination_interface_id: Mapped[str | None] = mapped_column(sa.String(64))
+    destination_instance_id: Mapped[str | None] = mapped_column(sa.String(64))
+    destination_security_group_ids: Mapped[list[Any]]
+    source_interface_id: Mapped[str | None] = mapped_column(sa.String(64))
+    source_external: Mapped[bool | None]
+    impact_rank: Mapped[int]
+
+
+class ChangeImpact(Base):
+    """The traffic of the entities a config change touched, before and after it."""
+
+    __tablename__ = "change_impact"
+    __table_args__ = (
+        sa.UniqueConstraint("account_group_id", "config_change_id"),
+        sa.Index(
+            "ix_change_impact_location_time", "account_group_id", "location_key", "change_time"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_group_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("account_groups.id", ondelete="CASCADE")
+    )
+    config_change_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("config_changes.id", ondelete="CASCADE")
+    )
+    location_key: Mapped[str] = mapped_column(sa.String(64))
+    change_time: Mapped[datetime]
+    resource_type: Mapped[str] = mapped_column(sa.String(64))
+    resource_id: Mapped[str] = mapped_column(sa.String(256))
+    change_type: Mapped[str] = mapped_column(sa.String(10))
+    touched_interfaces: Mapped[list[Any]]
+    before: Mapped[dict[str, Any]]
+    after: Mapped[dict[str, Any]]
+    rejected_flows_delta: Mapped[int] = mapped_column(sa.BigInteger)
+    rejected_bytes_delta: Mapped[int] = mapped_column(sa.BigInteger)
+    series: Mapped[list[Any]]
+    computed_at: Mapped[datetime]
+
+
+class TopologyNode(Base):
+    __tablename__ = "topology_nodes"
+    __table_args__ = (sa.Index("ix_topology_nodes_location", "location_key", "as_of"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    location_key: Mapped[str] = mapped_column(sa.String(64))
+    as_of: Mapped[datetime]  # the snapshot this topology version was built from
+    node_id: Mapped[str] = mapped_column(sa.String(256))
+    node_type: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str | None] = mapped_column(sa.String(256))
+    vpc_id: Mapped[str | None] = mapped_column(sa.String(64))
+    properties: Mapped[dict[str, Any]]
+
+
+class TopologyEdge(Base):
+    __tablename__ = "topology_edges"
+    __table_args__ = (sa.Index("ix_topology_edges_location", "location_key", "as_of"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    location_key: Mapped[str] = mapped_column(sa.String(64))
+    as_of: Mapped[datetime]
+    source: Mapped[str] = mapped_column(sa.String(256))
+    target: Mapped[str] = mapped_column(sa.String(256))
+    edge_type: Mapped[str] = mapped_column(sa.String(32))
+    destination: Mapped[str | None] = mapped_column(sa.String(128))
+    properties: Mapped[dict[str, Any]]

@@ -13,8 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from cloudinsights_dagster import aws, partitions
-from cloudinsights_dagster.assets.flowlogs import flowlog_job, flowlog_records
+from cloudinsights_dagster.assets.flowlogs import flowlog_records
 from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
+from cloudinsights_dagster.assets.views import traffic_views
 from cloudinsights_dagster.demo_world import build_world
 from cloudinsights_dagster.flowlogs.queue import setup_queue, subscribe_topics
 from cloudinsights_dagster.flowlogs.sample import (
@@ -25,6 +26,7 @@ from cloudinsights_dagster.flowlogs.sample import (
     sample_records,
 )
 from cloudinsights_dagster.integration_logs import LogFilter, query_logs
+from cloudinsights_dagster.jobs import flowlog_job
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResource
 from cloudinsights_dagster.run_time import SNAPSHOT_TIME_TAG
@@ -136,7 +138,7 @@ def test_live_ingestion_then_backfill_gives_the_same_records(setup):
         sqs.send_message(QueueUrl=queue.queue_url, MessageBody=json.dumps({"Type": "Nonsense"}))
 
         sensor_defs = dg.Definitions(
-            assets=[flowlog_records],
+            assets=[flowlog_records, traffic_views],
             jobs=[flowlog_job],
             sensors=[flowlog_queue_sensor],
             resources=resources,
@@ -165,7 +167,7 @@ def test_live_ingestion_then_backfill_gives_the_same_records(setup):
         assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
 
         live = dg.materialize(
-            [flowlog_records],
+            [flowlog_records, traffic_views],
             instance=instance,
             resources=resources,
             partition_key=request.partition_key,
@@ -205,7 +207,7 @@ def test_live_ingestion_then_backfill_gives_the_same_records(setup):
             conn.execute(sa.delete(s.FlowLogObject))
         shutil.rmtree(out)
         backfill = dg.materialize(
-            [flowlog_records],
+            [flowlog_records, traffic_views],
             instance=instance,
             resources=resources,
             partition_key=request.partition_key,

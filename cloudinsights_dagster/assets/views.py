@@ -1,0 +1,121 @@
+"""What a person looks at: traffic per entity, rejected traffic, change impact, topology."""
+
+import base64
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+
+from cloudinsights_dagster import partitions
+from cloudinsights_dagster.assets.flowlogs import flowlog_records
+from cloudinsights_dagster.assets.inventory import OWNERS, _table, config_changes
+from cloudinsights_dagster.resources import WarehouseResource
+from cloudinsights_dagster.run_time import run_time
+from cloudinsights_dagster.settings import load_settings
+from cloudinsights_dagster.views.refresh import refresh_partition_views
+from cloudinsights_dagster.views.topology_store import refresh_topology
+from cloudinsights_dagster.warehouse import schema as s
+from cloudinsights_dagster.warehouse.db import session_scope
+from cloudinsights_dagster.warehouse.schema import utcnow
+
+
+@dg.asset(
+    partitions_def=partitions.flowlog_partitions,
+    deps=[flowlog_records, config_changes],
+    group_name="views",
+    kinds={"sql"},
+    owners=OWNERS,
+    description=(
+        "Per account group and five-minute window (record time): `entity_throughput` (bytes, "
+        "packets, flows in and out per ENI, instance, subnet, VPC and account, accepted and "
+        "rejected apart), `rejected_traffic` (by source, destination, port, protocol, with the "
+        "destination's security groups, by impact) and `change_impact` (traffic of what each "
+        "config change touched, before and after). Only the windows this partition's records "
+        "touch are re-aggregated, from every record of those windows."
+    ),
+)
+def traffic_views(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    keys = context.partition_key.keys_by_dimension
+    reports = refresh_partition_views(warehouse.url, keys["location"], keys["day"], utcnow())
+    talkers = [t for r in reports for t in r.top_talkers]
+    rejects = [t for r in reports for t in r.top_rejects]
+    return dg.MaterializeResult(
+        metadata={
+            "windows_reaggregated": sum(r.windows for r in reports),
+            "bytes_in": sum(r.bytes_in for r in reports),
+            "bytes_out": sum(r.bytes_out for r in reports),
+            "rejected_flows": sum(r.rejected_flows for r in reports),
+            "change_impacts": sum(r.impacts for r in reports),
+            "top_talkers": dg.MetadataValue.md(
+                _table(sorted(talkers, key=lambda t: -t[2])[:10], ("entity", "id", "bytes"))
+                if talkers
+                else "no traffic"
+            ),
+            "top_rejects": dg.MetadataValue.md(
+                _table(rejects[:10], ("source", "destination", "port", "flows"))
+                if rejects
+                else "no rejected traffic"
+            ),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=partitions.locations,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[config_changes],
+    group_name="views",
+    kinds={"sql", "svg"},
+    owners=OWNERS,
+    description=(
+        "Each location's network as of its latest snapshot (`topology_nodes`, `topology_edges`): "
+        "VPCs, subnets, gateways, transit-gateway attachments, peerings, endpoints, load balancers "
+        "and how they connect, drawn as SVG with the entities changed in the last window marked. "
+        "A new version is stored only when the topology changed."
+    ),
+)
+def topology(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    at = run_time(context.run.tags)
+    folder = load_settings().home / "topology"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, pictures = [], []
+    for key in context.partition_keys:
+        with session_scope(warehouse.url) as session:
+            latest = session.scalar(
+                sa.select(sa.func.max(s.InventorySnapshot.snapshot_time)).where(
+                    s.InventorySnapshot.location_key == key, s.InventorySnapshot.snapshot_time <= at
+                )
+            )
+        if latest is None:
+            continue
+        result = refresh_topology(warehouse.url, key, latest)
+        path = Path(folder) / f"{key}.svg"
+        path.write_text(result.svg)
+        rows.append(
+            (
+                key,
+                len(result.nodes),
+                len(result.edges),
+                len(result.changed),
+                "yes" if result.stored_new_version else "no",
+            )
+        )
+        encoded = base64.b64encode(result.svg.encode()).decode()
+        pictures.append(f"**{key}**\n\n![{key}](data:image/svg+xml;base64,{encoded})")
+    return dg.MaterializeResult(
+        metadata={
+            "locations": len(rows),
+            "nodes": sum(r[1] for r in rows),
+            "edges": sum(r[2] for r in rows),
+            "changed_entities": sum(r[3] for r in rows),
+            "summary": dg.MetadataValue.md(
+                _table(rows, ("location", "nodes", "edges", "changed", "new version"))
+                if rows
+                else "no snapshot yet"
+            ),
+            "pictures": dg.MetadataValue.md("\n\n".join(pictures[:5]) or "none"),
+            "svg_folder": dg.MetadataValue.path(str(folder)),
+        }
+    )

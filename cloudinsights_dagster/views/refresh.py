@@ -1,0 +1,267 @@
+"""Keeping the view tables current after a flow-log partition is processed: only the windows
+its records touch are re-aggregated, from every loaded record of those windows, so a late file
+gives the same figures as a from-scratch aggregation; the change impacts around those windows
+follow. Each account group is aggregated from its own integrations' records only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from cloudinsights_dagster.inventory.store import inventory_as_of
+from cloudinsights_dagster.views.impact import change_impacts, impact_windows
+from cloudinsights_dagster.views.rejected import aggregate_rejected
+from cloudinsights_dagster.views.throughput import (
+    THROUGHPUT_SCHEMA,
+    aggregate_throughput,
+    windows_of,
+)
+from cloudinsights_dagster.warehouse import schema as s
+from cloudinsights_dagster.warehouse.db import session_scope
+
+IMPACT_WINDOWS = 3  # five-minute windows before and after a change
+_CHUNK = 1000
+
+
+@dataclass
+class ViewsReport:
+    location_key: str
+    windows: int = 0
+    throughput_rows: int = 0
+    rejected_rows: int = 0
+    impacts: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    rejected_flows: int = 0
+    top_talkers: list[tuple[str, str, int]] = field(default_factory=list)  # (type, id, bytes)
+    top_rejects: list[tuple[str, str, int, int]] = field(default_factory=list)
+
+
+def _outputs(
+    session: Session, location_key: str, days: set[str], integration_ids: list[int]
+) -> list[str]:
+    return list(
+        session.scalars(
+            sa.select(s.FlowLogObject.output_path)
+            .where(
+                s.FlowLogObject.location_key == location_key,
+                s.FlowLogObject.day.in_(sorted(days)),
+                s.FlowLogObject.integration_id.in_(integration_ids),
+                s.FlowLogObject.status == "loaded",
+                s.FlowLogObject.output_path.is_not(None),
+            )
+            .order_by(s.FlowLogObject.output_path)
+        )
+    )
+
+
+def _read(paths: list[str]) -> pa.Table | None:
+    if not paths:
+        return None
+    return pads.dataset(paths, format="parquet").to_table()
+
+
+def _contributing_days(windows: set[datetime]) -> set[str]:
+    """Files of day D hold records of D and of late D-1: a window's records are in its own
+    day's partition and the next one."""
+    days: set[str] = set()
+    for window in windows:
+        d = window.date()
+        days.update({d.isoformat(), (d + timedelta(days=1)).isoformat()})
+    return days
+
+
+def _insert(session: Session, model, rows: list[dict]) -> None:
+    for start in range(0, len(rows), _CHUNK):
+        session.execute(sa.insert(model), rows[start : start + _CHUNK])
+
+
+def refresh_partition_views(
+    database_url: str, location_key: str, day: str, now: datetime
+) -> list[ViewsReport]:
+    """Re-aggregate the windows touched by partition (location, day), per account group."""
+    with session_scope(database_url) as session:
+        rows = session.execute(
+            sa.select(s.FlowLogObject.integration_id, s.Integration.account_group_id)
+            .join(s.Integration, s.Integration.id == s.FlowLogObject.integration_id)
+            .where(
+                s.FlowLogObject.location_key == location_key,
+                s.FlowLogObject.day == day,
+                s.FlowLogObject.status == "loaded",
+            )
+            .distinct()
+        ).all()
+    by_group: dict[int, list[int]] = defaultdict(list)
+    for integration_id, group_id in rows:
+        by_group[group_id].append(integration_id)
+    return [
+        _refresh_group(database_url, group_id, sorted(ids), location_key, day, now)
+        for group_id, ids in sorted(by_group.items())
+    ]
+
+
+def _refresh_group(
+    database_url: str,
+    group_id: int,
+    integration_ids: list[int],
+    location_key: str,
+    day: str,
+    now: datetime,
+) -> ViewsReport:
+    report = ViewsReport(location_key)
+    with session_scope(database_url) as session:
+        partition = _read(_outputs(session, location_key, {day}, integration_ids))
+        touched = windows_of(partition) if partition is not None else set()
+        if not touched:
+            return report
+        records = _read(
+            _outputs(session, location_key, _contributing_days(touched), integration_ids)
+        )
+    throughput = aggregate_throughput(records, windows=touched)
+    groups = _security_groups(database_url, location_key, min(touched), max(touched))
+    rejected = aggregate_rejected(records, windows=touched, security_groups=groups)
+    report.windows = len(touched)
+    with session_scope(database_url) as session:
+        for model in (s.EntityThroughput, s.RejectedTraffic):
+            session.execute(
+                sa.delete(model).where(
+                    model.account_group_id == group_id,
+                    model.location_key == location_key,
+                    model.window_start.in_(sorted(touched)),
+                )
+            )
+        t_rows = [
+            {"account_group_id": group_id, "location_key": location_key, **row}
+            for row in throughput.to_pylist()
+        ]
+        r_rows = [
+            {"account_group_id": group_id, "location_key": location_key, **row}
+            for row in rejected.to_pylist()
+        ]
+        for row in r_rows:
+            row["destination_security_group_ids"] = row["destination_security_group_ids"] or []
+        _insert(session, s.EntityThroughput, t_rows)
+        _insert(session, s.RejectedTraffic, r_rows)
+        report.impacts = _refresh_impacts(session, group_id, location_key, touched, now)
+    report.throughput_rows, report.rejected_rows = len(t_rows), len(r_rows)
+    talkers: dict[tuple[str, str], int] = defaultdict(int)
+    for row in t_rows:
+        if row["direction"] == "inbound":
+            report.bytes_in += row["bytes"] if row["entity_type"] == "account" else 0
+        else:
+            report.bytes_out += row["bytes"] if row["entity_type"] == "account" else 0
+        if row["entity_type"] in ("eni", "instance"):
+            talkers[(row["entity_type"], row["entity_id"])] += row["bytes"]
+        if row["entity_type"] == "account" and row["action"] == "REJECT":
+            report.rejected_flows += row["flows"]
+    report.top_talkers = sorted(((t, i, b) for (t, i), b in talkers.items()), key=lambda x: -x[2])[
+        :10
+    ]
+    report.top_rejects = [
+        (r["srcaddr"], r["dstaddr"], r["dstport"], r["flows"])
+        for r in sorted(r_rows, key=lambda r: -r["bytes"])[:10]
+    ]
+    return report
+
+
+def _security_groups(
+    database_url: str, location_key: str, start: datetime, end: datetime
+) -> dict[str, list[str]]:
+    with session_scope(database_url) as session:
+        enis = inventory_as_of(session, location_key, end, ["network_interface"])
+    return {r.resource_id: list(r.data.get("security_group_ids") or []) for r in enis}
+
+
+def _refresh_impacts(
+    session: Session, group_id: int, location_key: str, touched: set[datetime], now: datetime
+) -> int:
+    """Recompute the impacts of changes whose before/after windows meet the touched ones."""
+    span = timedelta(minutes=5 * (IMPACT_WINDOWS + 1))
+    candidates = session.scalars(
+        sa.select(s.ConfigChange).where(
+            s.ConfigChange.location_key == location_key,
+            s.ConfigChange.change_time >= min(touched) - span,
+            s.ConfigChange.change_time <= max(touched) + span,
+        )
+    ).all()
+    changes = [
+        c for c in candidates if touched & set(impact_windows(c.change_time, IMPACT_WINDOWS))
+    ]
+    if not changes:
+        return 0
+    windows = {w for c in changes for w in impact_windows(c.change_time, IMPACT_WINDOWS)}
+    throughput_rows = session.execute(
+        sa.select(
+            s.EntityThroughput.window_start,
+            s.EntityThroughput.entity_type,
+            s.EntityThroughput.entity_id,
+            s.EntityThroughput.direction,
+            s.EntityThroughput.action,
+            s.EntityThroughput.bytes,
+            s.EntityThroughput.packets,
+            s.EntityThroughput.flows,
+        ).where(
+            s.EntityThroughput.account_group_id == group_id,
+            s.EntityThroughput.location_key == location_key,
+            s.EntityThroughput.entity_type == "eni",
+            s.EntityThroughput.window_start.in_(sorted(windows)),
+        )
+    ).all()
+    throughput = pa.Table.from_pylist(
+        [dict(r._mapping) for r in throughput_rows], schema=THROUGHPUT_SCHEMA
+    )
+    count = 0
+    for change in changes:
+        # The inventory just before and at the change: a deleted resource is still in the first.
+        records = {
+            (r.resource_type, r.resource_id): r
+            for r in inventory_as_of(session, location_key, change.previous_snapshot_time)
+        }
+        records.update(
+            {
+                (r.resource_type, r.resource_id): r
+                for r in inventory_as_of(session, location_key, change.change_time)
+            }
+        )
+        as_dict = {
+            "location_key": change.location_key,
+            "change_time": change.change_time,
+            "resource_type": change.resource_type,
+            "resource_id": change.resource_id,
+            "change_type": change.change_type,
+            "changed_fields": change.changed_fields,
+        }
+        (impact,) = change_impacts([as_dict], records.values(), throughput, IMPACT_WINDOWS)
+        session.execute(
+            sa.delete(s.ChangeImpact).where(
+                s.ChangeImpact.account_group_id == group_id,
+                s.ChangeImpact.config_change_id == change.id,
+            )
+        )
+        session.add(
+            s.ChangeImpact(
+                account_group_id=group_id,
+                config_change_id=change.id,
+                location_key=location_key,
+                change_time=change.change_time,
+                resource_type=change.resource_type,
+                resource_id=change.resource_id,
+                change_type=change.change_type,
+                touched_interfaces=impact["touched_interfaces"],
+                before=impact["before"],
+                after=impact["after"],
+                rejected_flows_delta=impact["rejected_flows_delta"],
+                rejected_bytes_delta=impact["rejected_bytes_delta"],
+                series=impact["series"],
+                computed_at=now,
+            )
+        )
+        count += 1
+    return count

@@ -1,0 +1,169 @@
+"""View tables in the warehouse: re-aggregation of late data equals a from-scratch aggregation,
+two account groups each count a shared flow once, and a security-group rule removal followed by
+rejected traffic shows in change_impact (SQLite and PostgreSQL)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pyarrow.dataset as pads
+import pytest
+import sqlalchemy as sa
+
+from cloudinsights_dagster.flowlogs.inventory_table import eni_table
+from cloudinsights_dagster.flowlogs.ledger import ObjectRef, upsert_object
+from cloudinsights_dagster.flowlogs.sample import Eni, flow_log_gzip, object_key, sample_records
+from cloudinsights_dagster.flowlogs.writer import process_object
+from cloudinsights_dagster.inventory.model import ApiOutcome, CollectionResult, ResourceRecord
+from cloudinsights_dagster.inventory.store import compute_pending_changes, record_snapshot
+from cloudinsights_dagster.registry import Registry
+from cloudinsights_dagster.views.refresh import refresh_partition_views
+from cloudinsights_dagster.views.throughput import THROUGHPUT_SCHEMA, aggregate_throughput
+from cloudinsights_dagster.warehouse import schema as s
+from cloudinsights_dagster.warehouse.db import get_engine, session_scope
+
+ACCOUNT = "111122223333"
+LOC = f"{ACCOUNT}-us-east-1"
+DAY = "2026-04-02"
+T0 = datetime(2026, 4, 2, 10, 0, tzinfo=UTC)
+ENIS = [
+    Eni(f"eni-{n:04d}", f"10.0.0.{10 + n}", "vpc-1", "subnet-1", f"i-{n:04d}") for n in range(4)
+]
+RULE = {
+    "key": "tcp/443/0.0.0.0/0",
+    "protocol": "tcp",
+    "from_port": 443,
+    "to_port": 443,
+    "peer": "0.0.0.0/0",
+}
+
+
+def inventory(rules):
+    records = [
+        ResourceRecord("security_group", "sg-web", {"group_id": "sg-web", "ip_permissions": rules})
+    ]
+    records += [
+        ResourceRecord(
+            "network_interface",
+            e.interface_id,
+            {
+                "interface_id": e.interface_id,
+                "instance_id": e.instance_id,
+                "subnet_id": e.subnet_id,
+                "vpc_id": e.vpc_id,
+                "owner_id": ACCOUNT,
+                "security_group_ids": ["sg-web"],
+                "private_ips": [e.private_ip],
+                "public_ips": [],
+                "availability_zone": "us-east-1a",
+            },
+        )
+        for e in ENIS
+    ]
+    outcomes = [
+        ApiOutcome(t, f"ec2:{t}", "ok", None, 0) for t in ("security_group", "network_interface")
+    ]
+    return CollectionResult(LOC, ACCOUNT, "us-east-1", records, outcomes)
+
+
+@pytest.fixture
+def world(database_url, tmp_path):
+    registry = Registry(database_url)
+    flows = {}
+    for group, n in (("g1", 1), ("g2", 2)):
+        registry.add_inventory(group, "inv", f"arn:aws:iam::{ACCOUNT}:role/inv", ["us-east-1"])
+        flows[group] = registry.add_flowlogs(
+            group,
+            "flows",
+            f"arn:aws:iam::{ACCOUNT}:role/flows",
+            [f"arn:aws:sns:us-east-1:{ACCOUNT}:flow-logs-{n}"],
+        ).id
+    with session_scope(database_url) as session:
+        record_snapshot(session, inventory([RULE]), T0)
+        record_snapshot(session, inventory([]), T0 + timedelta(minutes=10))  # rule removed
+        compute_pending_changes(session, LOC)
+    return registry, flows, tmp_path
+
+
+def deliver(registry, flows, tmp_path, name, rows, groups=("g1", "g2")):
+    """A file as both groups' integrations would load it (same bucket object)."""
+    source = tmp_path / f"{name}.log.gz"
+    source.write_bytes(flow_log_gzip(rows))
+    table = eni_table(registry.database_url, [LOC], T0 - timedelta(hours=1), T0 + timedelta(days=1))
+    key = object_key(ACCOUNT, "us-east-1", "fl-1", int(T0.timestamp()), suffix=name)
+    for group in groups:
+        out = str(tmp_path / "out" / group / f"{name}.parquet")
+        result = process_object(str(source), out, table, [ACCOUNT])
+        with session_scope(registry.database_url) as session:
+            upsert_object(
+                session,
+                ObjectRef(flows[group], "bucket", key, name, 1, LOC, DAY),
+                "notification",
+                status="loaded",
+            )
+            row = session.scalar(
+                sa.select(s.FlowLogObject).where(
+                    s.FlowLogObject.object_key == key,
+                    s.FlowLogObject.integration_id == flows[group],
+                )
+            )
+            row.output_path = result.out_path
+    return str(tmp_path / "out" / "g1" / f"{name}.parquet")
+
+
+def stored(url, group):
+    with get_engine(url).connect() as conn:
+        group_id = conn.scalar(sa.select(s.AccountGroup.id).where(s.AccountGroup.name == group))
+        rows = conn.execute(
+            sa.select(*(getattr(s.EntityThroughput, c) for c in THROUGHPUT_SCHEMA.names)).where(
+                s.EntityThroughput.account_group_id == group_id
+            )
+        ).all()
+    return sorted(tuple(r) for r in rows)
+
+
+def expected(paths):
+    table = aggregate_throughput(pads.dataset(paths, format="parquet").to_table())
+    return sorted(tuple(r.values()) for r in table.to_pylist())
+
+
+def test_late_file_reaggregates_to_the_from_scratch_figures(world):
+    registry, flows, tmp_path = world
+    start = int(T0.timestamp())
+    first = deliver(registry, flows, tmp_path, "a", sample_records(ACCOUNT, ENIS, start, 300))
+    refresh_partition_views(registry.database_url, LOC, DAY, T0)
+    assert stored(registry.database_url, "g1") == expected([first])
+
+    late = deliver(
+        registry, flows, tmp_path, "b", sample_records(ACCOUNT, ENIS, start + 120, 300, seed=3)
+    )
+    refresh_partition_views(registry.database_url, LOC, DAY, T0)
+    assert stored(registry.database_url, "g1") == expected([first, late])
+    # Each group counts the flow once: same figures, not doubled, not shared.
+    assert stored(registry.database_url, "g2") == stored(registry.database_url, "g1")
+    # Running it again changes nothing (exactly once).
+    refresh_partition_views(registry.database_url, LOC, DAY, T0)
+    assert stored(registry.database_url, "g1") == expected([first, late])
+
+
+def test_rule_removal_then_rejects_shows_in_change_impact(world):
+    registry, flows, tmp_path = world
+    start = int(T0.timestamp())
+    before = sample_records(ACCOUNT, ENIS, start, 400, reject_share=0.0)
+    after = sample_records(ACCOUNT, ENIS, start + 600, 400, seed=5, reject_share=0.9)
+    deliver(registry, flows, tmp_path, "before", before, groups=("g1",))
+    deliver(registry, flows, tmp_path, "after", after, groups=("g1",))
+    (report,) = refresh_partition_views(registry.database_url, LOC, DAY, T0)
+    assert report.impacts == 1
+    with get_engine(registry.database_url).connect() as conn:
+        (impact,) = conn.execute(sa.select(s.ChangeImpact)).all()
+        rejected = conn.execute(
+            sa.select(s.RejectedTraffic).order_by(
+                s.RejectedTraffic.window_start, s.RejectedTraffic.impact_rank
+            )
+        ).all()
+    assert impact.resource_type == "security_group" and impact.resource_id == "sg-web"
+    assert impact.touched_interfaces == [e.interface_id for e in ENIS]
+    assert impact.before["rejected_flows"] == 0
+    assert impact.rejected_flows_delta > 100
+    assert rejected and all(r.window_start >= T0 + timedelta(minutes=10) for r in rejected)
+    inbound = [r for r in rejected if r.destination_interface_id in {e.interface_id for e in ENIS}]
+    assert inbound and all(r.destination_security_group_ids == ["sg-web"] for r in inbound)
