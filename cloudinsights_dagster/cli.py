@@ -617,5 +617,11 @@ def logs_prune(older_than: str) -> None:
     click.echo(f"deleted {deleted} log entr{'y' if deleted == 1 else 'ies'}")
 
 
+# `cloudinsights flowlogs check|parse`: its module keeps heavy imports inside the commands.
+from cloudinsights_dagster.flowlogs.cli import flowlogs as _flowlogs  # noqa: E402
+
+main.add_command(_flowlogs)
+
+
 if __name__ == "__main__":
     main()
