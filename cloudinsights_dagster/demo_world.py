@@ -38,8 +38,13 @@ def _tags(name: str, **extra: str) -> list[dict]:
     return tags
 
 
-def build_world(session: boto3.Session, account_id: str, region: str, cidr_octet: int = 10,
-                flow_log_bucket: str | None = None) -> World:
+def build_world(
+    session: boto3.Session,
+    account_id: str,
+    region: str,
+    cidr_octet: int = 10,
+    flow_log_bucket: str | None = None,
+) -> World:
     """Create the network; `cidr_octet` keeps the address plans of several worlds apart."""
     ec2 = aws.client(session, "ec2", region)
     world = World(account_id, region)
@@ -50,12 +55,15 @@ def build_world(session: boto3.Session, account_id: str, region: str, cidr_octet
 
     vpc = ec2.create_vpc(CidrBlock=f"{base}.0.0/16", TagSpecifications=tagged("vpc", "main"))["Vpc"]
     world.vpc_id = vpc["VpcId"]
-    peer = ec2.create_vpc(CidrBlock=f"172.{cidr_octet}.0.0/16",
-                          TagSpecifications=tagged("vpc", "shared-services"))["Vpc"]
+    peer = ec2.create_vpc(
+        CidrBlock=f"172.{cidr_octet}.0.0/16", TagSpecifications=tagged("vpc", "shared-services")
+    )["Vpc"]
     world.peer_vpc_id = peer["VpcId"]
     for i, zone in enumerate(("a", "b")):
         subnet = ec2.create_subnet(
-            VpcId=world.vpc_id, CidrBlock=f"{base}.{i}.0/24", AvailabilityZone=f"{region}{zone}",
+            VpcId=world.vpc_id,
+            CidrBlock=f"{base}.{i}.0/24",
+            AvailabilityZone=f"{region}{zone}",
             TagSpecifications=tagged("subnet", f"app-{zone}"),
         )["Subnet"]
         world.subnet_ids.append(subnet["SubnetId"])
@@ -67,54 +75,84 @@ def build_world(session: boto3.Session, account_id: str, region: str, cidr_octet
     nat = ec2.create_nat_gateway(SubnetId=world.subnet_ids[0], AllocationId=eip["AllocationId"])
     nat_id = nat["NatGateway"]["NatGatewayId"]
 
-    rt = ec2.create_route_table(VpcId=world.vpc_id, TagSpecifications=tagged("route-table", "public"))
+    rt = ec2.create_route_table(
+        VpcId=world.vpc_id, TagSpecifications=tagged("route-table", "public")
+    )
     world.route_table_id = rt["RouteTable"]["RouteTableId"]
-    ec2.create_route(RouteTableId=world.route_table_id, DestinationCidrBlock="0.0.0.0/0",
-                     GatewayId=igw_id)
+    ec2.create_route(
+        RouteTableId=world.route_table_id, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id
+    )
     ec2.associate_route_table(RouteTableId=world.route_table_id, SubnetId=world.subnet_ids[0])
-    private = ec2.create_route_table(VpcId=world.vpc_id,
-                                     TagSpecifications=tagged("route-table", "private"))
+    private = ec2.create_route_table(
+        VpcId=world.vpc_id, TagSpecifications=tagged("route-table", "private")
+    )
     private_id = private["RouteTable"]["RouteTableId"]
     ec2.create_route(RouteTableId=private_id, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat_id)
     ec2.associate_route_table(RouteTableId=private_id, SubnetId=world.subnet_ids[1])
 
-    sg = ec2.create_security_group(GroupName="web", Description="web tier", VpcId=world.vpc_id,
-                                   TagSpecifications=tagged("security-group", "web"))
+    sg = ec2.create_security_group(
+        GroupName="web",
+        Description="web tier",
+        VpcId=world.vpc_id,
+        TagSpecifications=tagged("security-group", "web"),
+    )
     world.security_group_id = sg["GroupId"]
     ec2.authorize_security_group_ingress(
         GroupId=world.security_group_id,
         IpPermissions=[
-            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
-             "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "https"}]},
-            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-             "IpRanges": [{"CidrIp": f"{base}.0.0/16"}]},
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "https"}],
+            },
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": f"{base}.0.0/16"}],
+            },
         ],
     )
     for i, subnet_id in enumerate(world.subnet_ids):
         reservation = ec2.run_instances(
-            ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
-            SubnetId=subnet_id, SecurityGroupIds=[world.security_group_id],
+            ImageId="ami-12c6146b",
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.micro",
+            SubnetId=subnet_id,
+            SecurityGroupIds=[world.security_group_id],
             TagSpecifications=tagged("instance", f"web-{i}"),
         )
         instance = reservation["Instances"][0]
         world.instance_ids.append(instance["InstanceId"])
         world.eni_ids.append(instance["NetworkInterfaces"][0]["NetworkInterfaceId"])
-    extra = ec2.create_network_interface(SubnetId=world.subnet_ids[1],
-                                         Groups=[world.security_group_id],
-                                         Description="database endpoint")
+    extra = ec2.create_network_interface(
+        SubnetId=world.subnet_ids[1],
+        Groups=[world.security_group_id],
+        Description="database endpoint",
+    )
     world.eni_ids.append(extra["NetworkInterface"]["NetworkInterfaceId"])
 
     ec2.create_vpc_peering_connection(VpcId=world.vpc_id, PeerVpcId=world.peer_vpc_id)
-    ec2.create_vpc_endpoint(VpcId=world.vpc_id, ServiceName=f"com.amazonaws.{region}.s3",
-                            RouteTableIds=[private_id], VpcEndpointType="Gateway")
+    ec2.create_vpc_endpoint(
+        VpcId=world.vpc_id,
+        ServiceName=f"com.amazonaws.{region}.s3",
+        RouteTableIds=[private_id],
+        VpcEndpointType="Gateway",
+    )
     tgw = ec2.create_transit_gateway(Description="core")["TransitGateway"]
     ec2.create_transit_gateway_vpc_attachment(
         TransitGatewayId=tgw["TransitGatewayId"], VpcId=world.vpc_id, SubnetIds=world.subnet_ids[:1]
     )
 
     elb = aws.client(session, "elbv2", region)
-    lb = elb.create_load_balancer(Name=f"web-{cidr_octet}", Subnets=world.subnet_ids,
-                                  SecurityGroups=[world.security_group_id], Type="application")
+    lb = elb.create_load_balancer(
+        Name=f"web-{cidr_octet}",
+        Subnets=world.subnet_ids,
+        SecurityGroups=[world.security_group_id],
+        Type="application",
+    )
     world.load_balancer_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
     elb.create_target_group(Name=f"web-{cidr_octet}", Protocol="HTTP", Port=80, VpcId=world.vpc_id)
 
@@ -124,15 +162,20 @@ def build_world(session: boto3.Session, account_id: str, region: str, cidr_octet
         if region == "us-east-1":
             s3.create_bucket(Bucket=bucket)
         else:
-            s3.create_bucket(Bucket=bucket,
-                             CreateBucketConfiguration={"LocationConstraint": region})
+            s3.create_bucket(
+                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
+            )
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
     world.flow_log_bucket = bucket
     flow = ec2.create_flow_logs(
-        ResourceIds=[world.vpc_id], ResourceType="VPC", TrafficType="ALL",
-        LogDestinationType="s3", LogDestination=f"arn:aws:s3:::{bucket}",
-        LogFormat=FLOW_LOG_FORMAT, MaxAggregationInterval=60,
+        ResourceIds=[world.vpc_id],
+        ResourceType="VPC",
+        TrafficType="ALL",
+        LogDestinationType="s3",
+        LogDestination=f"arn:aws:s3:::{bucket}",
+        LogFormat=FLOW_LOG_FORMAT,
+        MaxAggregationInterval=60,
     )
     world.flow_log_id = flow["FlowLogIds"][0]
     return world

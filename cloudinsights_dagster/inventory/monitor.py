@@ -80,7 +80,8 @@ def _collect_one(
         return collect_location(session, location.account_id, location.region, disabled), None
     # No role could be assumed: every API is unknown this time (never a mass delete).
     outcomes = [
-        ApiOutcome(rt.name, rt.action, "failed", error, 0) for rt in enabled_resource_types(disabled)
+        ApiOutcome(rt.name, rt.action, "failed", error, 0)
+        for rt in enabled_resource_types(disabled)
     ]
     return CollectionResult(first.key, first.account_id, first.region, [], outcomes), error
 
@@ -93,9 +94,14 @@ def _access_logs(
     for integration_id in report.integration_ids:
         if report.assume_role_error:
             entries.append(
-                LogEntry(integration_id, "assumeRole", "error",
-                         f"could not assume the inventory role for {report.location_key}",
-                         at, {"location": report.location_key, "error": report.assume_role_error})
+                LogEntry(
+                    integration_id,
+                    "assumeRole",
+                    "error",
+                    f"could not assume the inventory role for {report.location_key}",
+                    at,
+                    {"location": report.location_key, "error": report.assume_role_error},
+                )
             )
             continue
         for outcome in report.result.outcomes:
@@ -104,19 +110,31 @@ def _access_logs(
                 continue
             if outcome.outcome == "ok":
                 entries.append(
-                    LogEntry(integration_id, "inventoryApi", "info",
-                             f"{outcome.action} works again in {report.location_key}", at,
-                             {"location": report.location_key, "api": outcome.action})
+                    LogEntry(
+                        integration_id,
+                        "inventoryApi",
+                        "info",
+                        f"{outcome.action} works again in {report.location_key}",
+                        at,
+                        {"location": report.location_key, "api": outcome.action},
+                    )
                 )
             else:
                 entries.append(
-                    LogEntry(integration_id, "inventoryApi",
-                             "warning" if outcome.outcome == "denied" else "error",
-                             f"{outcome.action} {outcome.outcome} in {report.location_key}: "
-                             f"{catalog.RESOURCE_TYPES[outcome.resource_type].name} data "
-                             "is not updated", at,
-                             {"location": report.location_key, "api": outcome.action,
-                              "error": outcome.error})
+                    LogEntry(
+                        integration_id,
+                        "inventoryApi",
+                        "warning" if outcome.outcome == "denied" else "error",
+                        f"{outcome.action} {outcome.outcome} in {report.location_key}: "
+                        f"{catalog.RESOURCE_TYPES[outcome.resource_type].name} data "
+                        "is not updated",
+                        at,
+                        {
+                            "location": report.location_key,
+                            "api": outcome.action,
+                            "error": outcome.error,
+                        },
+                    )
                 )
     return entries
 
@@ -134,12 +152,18 @@ def snapshot_locations(
     def work(key: str) -> LocationReport:
         locations = grouped[key]
         result, assume_error = _collect_one(registry, locations, session_factory)
-        report = LocationReport(key, sorted({loc.integration_id for loc in locations}), result,
-                                assume_role_error=assume_error)
+        report = LocationReport(
+            key,
+            sorted({loc.integration_id for loc in locations}),
+            result,
+            assume_role_error=assume_error,
+        )
         try:
             with session_scope(registry.database_url) as session:
                 previous = latest_snapshot(session, key)
-                before = {o["action"]: o["outcome"] for o in (previous.api_outcomes if previous else [])}
+                before = {
+                    o["action"]: o["outcome"] for o in (previous.api_outcomes if previous else [])
+                }
                 report.write = record_snapshot(session, result, snapshot_time)
                 if not report.write.already_recorded:
                     report.logs = _access_logs(report, before, snapshot_time)
@@ -154,8 +178,12 @@ def snapshot_locations(
     for key in keys:
         if key not in grouped:
             reports.append(
-                LocationReport(key, [], CollectionResult(key, "", "", [], []),
-                               error=f"location {key} is not registered (integration removed or "
-                               "region disabled)")
+                LocationReport(
+                    key,
+                    [],
+                    CollectionResult(key, "", "", [], []),
+                    error=f"location {key} is not registered (integration removed or "
+                    "region disabled)",
+                )
             )
     return reports
