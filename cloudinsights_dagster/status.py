@@ -256,13 +256,16 @@ def flowlogs_status(
         .where(
             s.IntegrationLog.integration_id == info.id,
             s.IntegrationLog.severity == "error",
-            s.IntegrationLog.category.in_(["logDownload", "logParse"]),
+            s.IntegrationLog.category.in_(["logDownload", "logParse", "check"]),
             s.IntegrationLog.time >= now - ERROR_WINDOW,
             s.IntegrationLog.time <= now,
         )
         .group_by(s.IntegrationLog.category)
     ).all()
     for category, count in sorted(errors):
+        if category == "check":
+            reasons.append(f"{count} data-quality check failure(s) in the last 30 minutes")
+            continue
         what = "download" if category == "logDownload" else "parse"
         reasons.append(f"{count} flow-log file(s) failed to {what} in the last 30 minutes")
     if reasons:

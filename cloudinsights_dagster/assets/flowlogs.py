@@ -8,7 +8,9 @@ from pydantic import Field
 from cloudinsights_dagster import partitions
 from cloudinsights_dagster.assets.inventory import OWNERS, inventory_snapshot
 from cloudinsights_dagster.flowlogs.process import process_partition
+from cloudinsights_dagster.integration_logs import LogEntry, write_logs
 from cloudinsights_dagster.resources import WarehouseResource
+from cloudinsights_dagster.run_failures import integrations_for_run
 from cloudinsights_dagster.settings import load_settings
 from cloudinsights_dagster.warehouse.schema import utcnow
 
@@ -64,6 +66,25 @@ def flowlog_records(
     for error in report.errors:
         context.log.warning(error)
     quality = _quality(report.outputs)
+    if not quality.passed:
+        # A failed check reaches the integrations' status through their logs.
+        registry = warehouse.registry()
+        tags = {"dagster/partition/location": location, "dagster/partition/day": day}
+        write_logs(
+            warehouse.url,
+            [
+                LogEntry(
+                    integration_id,
+                    "check",
+                    "error",
+                    f"flow records of {location} {day} failed the {QUALITY_CHECK} check: "
+                    f"{quality.metadata['summary'].value}"[:2000],
+                    utcnow(),
+                    {"location": location, "day": day, "check": QUALITY_CHECK},
+                )
+                for integration_id in integrations_for_run(registry, tags, [location])
+            ],
+        )
     return dg.MaterializeResult(
         metadata={
             "objects_loaded": report.objects["loaded"],

@@ -220,3 +220,39 @@ def test_live_ingestion_then_backfill_gives_the_same_records(setup):
         assert {after[k].status for k in keys} == {"loaded"}
         assert after[keys[0]].source == "backfill"
         assert _records([after[k].output_path for k in keys]).equals(records)
+
+
+def test_values_out_of_domain_fail_the_check_and_reach_the_status(setup):
+    registry, world, s3, queue, resources, out = setup
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(partitions.locations.name, [LOCATION])
+        assert dg.materialize(
+            [inventory_snapshot, config_changes],
+            instance=instance,
+            resources=resources,
+            partition_key=LOCATION,
+            tags={SNAPSHOT_TIME_TAG: T0.isoformat()},
+        ).success
+        start = int(T0.timestamp()) + 600
+        rows = sample_records(ACCOUNT, _enis(world), start, 50)
+        for row in rows[:3]:
+            if row["log-status"] == "OK":
+                row["dstport"] = "70000"  # no such port
+                row["traffic-path"] = "9"  # AWS documents 1..8
+        key = object_key(ACCOUNT, REGION, world.flow_log_id, start, suffix="odd")
+        s3.put_object(Bucket=world.flow_log_bucket, Key=key, Body=flow_log_gzip(rows))
+        partition = dg.MultiPartitionKey({"day": DAY, "location": LOCATION})
+        result = dg.materialize(
+            [flowlog_records, traffic_views],
+            instance=instance,
+            resources=resources,
+            partition_key=partition,
+            raise_on_error=False,
+        )
+        (check,) = result.get_asset_check_evaluations()
+        assert not check.passed
+        summary = check.metadata["summary"].value
+        assert "dstport" in summary and "traffic_path" in summary
+        assert not result.success  # the check blocks: views are not built on bad data
+        (entry,) = query_logs(registry.database_url, LogFilter("g1", category="check"))
+        assert entry["severity"] == "error" and "dstport" in entry["message"]

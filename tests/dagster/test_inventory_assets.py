@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from cloudinsights_dagster import aws, partitions
 from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
+from cloudinsights_dagster.assets.views import topology
 from cloudinsights_dagster.demo_world import build_world
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.resources import WarehouseResource
@@ -25,7 +26,7 @@ T1 = T0 + timedelta(minutes=5)
 
 def materialize(instance, url, keys, at):
     return dg.materialize(
-        [inventory_snapshot, config_changes],
+        [inventory_snapshot, config_changes, topology],
         instance=instance,
         resources={"warehouse": WarehouseResource(database_url=url)},
         tags={
@@ -108,6 +109,20 @@ def test_snapshots_and_changes_across_two_accounts_and_regions(worlds, database_
 
         metadata = second.asset_materializations_for_node("config_changes")[0].metadata
         assert metadata["changes"].value == 3
+
+        # Topology: one version per location at the baseline, a new one only where it changed
+        # (the deleted subnet), with the changed entities marked in the picture.
+        topo = second.asset_materializations_for_node("topology")[0].metadata
+        assert topo["locations"].value == 4 and topo["changed_entities"].value >= 1
+        with get_engine(database_url).connect() as conn:
+            versions = conn.execute(
+                sa.select(s.TopologyNode.location_key, s.TopologyNode.as_of).distinct()
+            ).all()
+            subnets_now = conn.scalars(sa.select(s.TopologyNode.node_id).where(
+                s.TopologyNode.location_key == location, s.TopologyNode.as_of == T1,
+                s.TopologyNode.node_type == "subnet")).all()
+        assert (location, T1) in versions and len(versions) == 5
+        assert spare not in subnets_now and world.subnet_ids[0] in subnets_now
 
 
 def test_schedule_batches_locations_into_few_runs():

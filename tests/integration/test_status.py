@@ -187,3 +187,15 @@ def test_filtered_objects_do_not_count_as_errors(registry):
         upsert_object(session, ObjectRef(flows.id, "b", "k", "e", 1, "999-us-east-1", "2026-01-01"),
                       "notification", status="filtered")
     assert status_of(registry, "flows", utcnow()).status == "connected"
+
+
+def test_failed_data_quality_check_warns_until_the_window_passes(registry):
+    now = utcnow()
+    _subscribe(registry, [(T1, True), (T2, True)], now)
+    flows = registry.get("g1", "flows")
+    write_logs(registry.database_url, [LogEntry(
+        flows.id, "check", "error", "flow records failed the check", now - timedelta(minutes=1))])
+    view = status_of(registry, "flows", now)
+    assert view.status == "connected_with_warning"
+    assert view.reasons == ["1 data-quality check failure(s) in the last 30 minutes"]
+    assert status_of(registry, "flows", now + timedelta(minutes=30)).status == "connected"
