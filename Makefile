@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
-export CLOUDINSIGHTS_HOME ?= $(CURDIR)/.cloudinsights
-export DAGSTER_HOME ?= $(CLOUDINSIGHTS_HOME)/dagster
+CLOUDINSIGHTS_HOME ?= $(CURDIR)/.cloudinsights
+DAGSTER_HOME ?= $(CLOUDINSIGHTS_HOME)/dagster
+# Only the demo and the UI share the local instance; tests make their own.
+LOCAL := CLOUDINSIGHTS_HOME="$(CLOUDINSIGHTS_HOME)" DAGSTER_HOME="$(DAGSTER_HOME)"
 
 .PHONY: setup demo test ui bench lint format validate clean
 
@@ -22,14 +24,14 @@ $(DAGSTER_HOME)/dagster.yaml:
 	cp deploy/dagster-local.yaml "$@"
 
 demo: setup $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m cloudinsights_dagster.demo
+	$(LOCAL) $(BIN)/python -m cloudinsights_dagster.demo
 
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 --dist loadfile
 
 ui: setup $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(LOCAL) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: setup
 	$(BIN)/python bench/run_all.py

@@ -56,7 +56,12 @@ def _registry():
 def _sync_locations(registry) -> str | None:
     """With DAGSTER_HOME set, update the instance's location partitions right away so they can
     be materialized at once (the location sync sensor does the same when the daemon runs)."""
-    if not os.environ.get("DAGSTER_HOME"):
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return None
+    if not os.path.isdir(home):
+        click.echo(f"warning: DAGSTER_HOME {home} is not a directory: location partitions not "
+                   "updated (the location sync sensor will do it)", err=True)
         return None
     import dagster as dg
 

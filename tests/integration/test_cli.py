@@ -26,7 +26,8 @@ def run(tmp_path, database_url):
             [*CLI, *args],
             capture_output=True,
             text=True,
-            env={**os.environ, **settings, **(extra_env or {})},
+            env={**{k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}, **settings,
+                 **(extra_env or {})},
             timeout=120,
         )
 
@@ -228,3 +229,12 @@ def test_add_inventory_saves_even_when_regions_cannot_be_discovered(run, moto_en
     assert added.returncode == 0
     assert "could not list the account's enabled regions" in added.stderr
     assert "not yet discovered" in added.stdout
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_missing_dagster_home_is_a_warning_not_a_failure(run, tmp_path):
+    added = run("integrations", "add-inventory", "--account-group", "g", "--name", "inv",
+                "--role-arn", ROLE, "--region", "us-east-1",
+                extra_env={"DAGSTER_HOME": str(tmp_path / "missing")})
+    assert added.returncode == 0
+    assert "is not a directory: location partitions not updated" in added.stderr
