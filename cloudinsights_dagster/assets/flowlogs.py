@@ -6,7 +6,8 @@ import pyarrow.dataset as pads
 from pydantic import Field
 
 from cloudinsights_dagster import partitions
-from cloudinsights_dagster.assets.inventory import OWNERS, inventory_snapshot
+from cloudinsights_dagster.assets.common import OWNERS
+from cloudinsights_dagster.assets.inventory import inventory_snapshot
 from cloudinsights_dagster.flowlogs.process import process_partition
 from cloudinsights_dagster.integration_logs import LogEntry, write_logs
 from cloudinsights_dagster.resources import WarehouseResource

@@ -5,6 +5,7 @@ from collections import Counter
 import dagster as dg
 
 from cloudinsights_dagster import partitions
+from cloudinsights_dagster.assets.common import OWNERS, markdown_table
 from cloudinsights_dagster.inventory import checks
 from cloudinsights_dagster.inventory.monitor import snapshot_locations
 from cloudinsights_dagster.inventory.store import compute_pending_changes
@@ -12,18 +13,9 @@ from cloudinsights_dagster.resources import WarehouseResource
 from cloudinsights_dagster.run_time import run_time
 from cloudinsights_dagster.warehouse.db import session_scope
 
-OWNERS = ["team:network-observability"]
 COMPLETENESS = "snapshot_complete"
 REFERENTIAL = "references_resolve"
 DUPLICATES = "no_duplicate_ids"
-
-
-def _table(rows: list[tuple], header: tuple[str, ...], limit: int = 20) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows[:limit]]
-    if len(rows) > limit:
-        lines.append(f"| ... {len(rows) - limit} more | " + " | " * (len(header) - 1))
-    return "\n".join(lines)
 
 
 def _check(name: str, outcome: checks.CheckOutcome, severity: dg.AssetCheckSeverity):
@@ -124,16 +116,16 @@ def inventory_snapshot(
             "resources": sum(counts.values()),
             "denied_or_failed_apis": len(denied_rows),
             "resources_by_type": dg.MetadataValue.md(
-                _table(sorted(counts.items()), ("resource type", "count"), limit=40)
+                markdown_table(sorted(counts.items()), ("resource type", "count"), limit=40)
             ),
             "locations_table": dg.MetadataValue.md(
-                _table(
+                markdown_table(
                     location_rows,
                     ("location", "completeness", "resources", "new versions", "closed versions"),
                 )
             ),
             "denied_apis": dg.MetadataValue.md(
-                _table(denied_rows, ("location", "API", "outcome", "error"))
+                markdown_table(denied_rows, ("location", "API", "outcome", "error"))
                 if denied_rows
                 else "none"
             ),
@@ -180,7 +172,7 @@ def config_changes(
             "deleted": by_kind["deleted"],
             "modified": by_kind["modified"],
             "changes_by_type": dg.MetadataValue.md(
-                _table(sorted(by_type.items()), ("change", "count"), limit=40)
+                markdown_table(sorted(by_type.items()), ("change", "count"), limit=40)
                 if by_type
                 else "no changes"
             ),

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import dagster as dg
 
-from cloudinsights_dagster.assets.inventory import OWNERS, _table, config_changes
+from cloudinsights_dagster.assets.common import OWNERS, markdown_table
+from cloudinsights_dagster.assets.inventory import config_changes
 from cloudinsights_dagster.assets.views import traffic_views
 from cloudinsights_dagster.integration_logs import prune_logs
 from cloudinsights_dagster.resources import WarehouseResource
@@ -53,7 +54,9 @@ def integration_status(
             **{status: counts.get(status, 0) for status in TITLES},
             "logs_pruned": pruned,
             "status": dg.MetadataValue.md(
-                _table(rows, ("account group", "integration", "type", "status", "reasons"), 50)
+                markdown_table(
+                    rows, ("account group", "integration", "type", "status", "reasons"), 50
+                )
                 if rows
                 else "no integrations"
             ),

@@ -7,8 +7,9 @@ import dagster as dg
 import sqlalchemy as sa
 
 from cloudinsights_dagster import partitions
+from cloudinsights_dagster.assets.common import OWNERS, markdown_table
 from cloudinsights_dagster.assets.flowlogs import flowlog_records
-from cloudinsights_dagster.assets.inventory import OWNERS, _table, config_changes
+from cloudinsights_dagster.assets.inventory import config_changes
 from cloudinsights_dagster.resources import WarehouseResource
 from cloudinsights_dagster.run_time import run_time
 from cloudinsights_dagster.settings import load_settings
@@ -49,12 +50,12 @@ def traffic_views(
             "rejected_flows": sum(r.rejected_flows for r in reports),
             "change_impacts": sum(r.impacts for r in reports),
             "top_talkers": dg.MetadataValue.md(
-                _table(sorted(talkers, key=lambda t: -t[2])[:10], ("entity", "id", "bytes"))
+                markdown_table(sorted(talkers, key=lambda t: -t[2])[:10], ("entity", "id", "bytes"))
                 if talkers
                 else "no traffic"
             ),
             "top_rejects": dg.MetadataValue.md(
-                _table(rejects[:10], ("source", "destination", "port", "flows"))
+                markdown_table(rejects[:10], ("source", "destination", "port", "flows"))
                 if rejects
                 else "no rejected traffic"
             ),
@@ -111,7 +112,7 @@ def topology(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
             "edges": sum(r[2] for r in rows),
             "changed_entities": sum(r[3] for r in rows),
             "summary": dg.MetadataValue.md(
-                _table(rows, ("location", "nodes", "edges", "changed", "new version"))
+                markdown_table(rows, ("location", "nodes", "edges", "changed", "new version"))
                 if rows
                 else "no snapshot yet"
             ),

@@ -104,17 +104,22 @@ def _records(outputs):
     )
 
 
+def _baseline_inventory(instance, resources):
+    """The location's partition and its first inventory snapshot, which enrichment needs."""
+    instance.add_dynamic_partitions(partitions.locations.name, [LOCATION])
+    assert dg.materialize(
+        [inventory_snapshot, config_changes],
+        instance=instance,
+        resources=resources,
+        partition_key=LOCATION,
+        tags={SNAPSHOT_TIME_TAG: T0.isoformat()},
+    ).success
+
+
 def test_live_ingestion_then_backfill_gives_the_same_records(setup):
     registry, world, s3, queue, resources, out = setup
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(partitions.locations.name, [LOCATION])
-        assert dg.materialize(
-            [inventory_snapshot, config_changes],
-            instance=instance,
-            resources=resources,
-            partition_key=LOCATION,
-            tags={SNAPSHOT_TIME_TAG: T0.isoformat()},
-        ).success
+        _baseline_inventory(instance, resources)
         enis = _enis(world)
         start = int(T0.timestamp()) + 600
         good = [sample_records(ACCOUNT, enis, start + 300 * i, 120, seed=i) for i in range(2)]
@@ -225,14 +230,7 @@ def test_live_ingestion_then_backfill_gives_the_same_records(setup):
 def test_values_out_of_domain_fail_the_check_and_reach_the_status(setup):
     registry, world, s3, queue, resources, out = setup
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(partitions.locations.name, [LOCATION])
-        assert dg.materialize(
-            [inventory_snapshot, config_changes],
-            instance=instance,
-            resources=resources,
-            partition_key=LOCATION,
-            tags={SNAPSHOT_TIME_TAG: T0.isoformat()},
-        ).success
+        _baseline_inventory(instance, resources)
         start = int(T0.timestamp()) + 600
         rows = sample_records(ACCOUNT, _enis(world), start, 50)
         for row in rows[:3]:
