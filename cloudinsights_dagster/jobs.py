@@ -31,6 +31,7 @@ status_job = dg.define_asset_job(
 )
 
 status_schedule = dg.ScheduleDefinition(
+    name="status_schedule",
     job=status_job,
     cron_schedule="*/5 * * * *",
     execution_timezone="UTC",

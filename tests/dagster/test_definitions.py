@@ -72,3 +72,40 @@ def test_location_sensor_adds_and_removes_location_partitions(tmp_path):
             "111122223333-eu-west-1",
             "444455556666-us-east-1",
         ]
+
+
+def test_definitions_snapshot():
+    """Renaming an asset, job, schedule or sensor breaks users' backfills and alerts: on purpose."""
+    repo = defs.get_repository_def()
+    assert sorted(key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()) == [
+        "config_changes",
+        "flowlog_records",
+        "integration_status",
+        "inventory_snapshot",
+        "topology",
+        "traffic_views",
+    ]
+    assert sorted(job.name for job in repo.get_all_jobs() if not job.name.startswith("__")) == [
+        "flowlog_job",
+        "inventory_job",
+        "status_job",
+    ]
+    assert sorted(s.name for s in repo.schedule_defs) == ["inventory_schedule", "status_schedule"]
+    assert sorted(s.name for s in repo.sensor_defs) == [
+        "flowlog_queue_sensor",
+        "location_sync_sensor",
+        "monitoring_run_failure_sensor",
+        "topic_subscription_sensor",
+    ]
+    groups = {
+        key.to_user_string(): node.group_name
+        for key, node in ((n.key, n) for n in repo.asset_graph.asset_nodes)
+    }
+    assert groups == {
+        "inventory_snapshot": "inventory",
+        "config_changes": "inventory",
+        "flowlog_records": "flow_logs",
+        "topology": "views",
+        "traffic_views": "views",
+        "integration_status": "status",
+    }
