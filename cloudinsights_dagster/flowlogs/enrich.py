@@ -293,21 +293,11 @@ class _ListColumn:
     codes: np.ndarray  # int32 codes of the flattened values
     values: pa.Array
     valid: np.ndarray  # per row (+ trailing False)
+    array: pa.ListArray  # per row (+ the trailing null row), elements dictionary-encoded
 
     def take(self, rows: np.ndarray) -> pa.Array:
-        starts = self.offsets[rows]
-        lengths = self.offsets[rows + 1] - starts
-        out_offsets = np.zeros(len(rows) + 1, dtype=np.int32)
-        np.cumsum(lengths, out=out_offsets[1:])
-        total = int(out_offsets[-1])
-        gather = np.repeat(starts - out_offsets[:-1], lengths) + np.arange(total, dtype=np.int64)
-        child = pa.DictionaryArray.from_arrays(
-            pa.array(self.codes[gather], pa.int32()), self.values
-        )
-        valid = self.valid[rows]
-        return pa.ListArray.from_arrays(
-            pa.array(out_offsets), child, mask=pa.array(~valid) if not valid.all() else None
-        )
+        # Inventory rows are always in range (0..size, size the no-match row): no bounds checks.
+        return pc.take(self.array, pa.array(rows, pa.int64()), boundscheck=False)
 
 
 def _list_column(lists: pa.Array) -> _ListColumn:
@@ -324,7 +314,14 @@ def _list_column(lists: pa.Array) -> _ListColumn:
     np.cumsum(lengths, out=offsets[1:-1])
     offsets[-1] = offsets[-2]
     valid = np.append(np.asarray(lists.is_valid().to_numpy(zero_copy_only=False), bool), False)
-    return _ListColumn(offsets, _np_indices(enc.indices).astype(np.int32), enc.dictionary, valid)
+    codes = _np_indices(enc.indices).astype(np.int32)
+    array = pa.ListArray.from_arrays(
+        pa.array(offsets.astype(np.int32)),
+        pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), enc.dictionary),
+        type=pa.list_(_DICT),
+        mask=pa.array(~valid),
+    )
+    return _ListColumn(offsets, codes, enc.dictionary, valid, array)
 
 
 @dataclass
