@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from cloudinsights_dagster.flowlogs.fields import missing_mandatory, parse_log_format, recreate_hint
 from cloudinsights_dagster.inventory.store import latest_snapshot
-from cloudinsights_dagster.registry import IntegrationInfo, Registry
+from cloudinsights_dagster.registry import IntegrationInfo, Location, Registry
 from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import session_scope
 
@@ -75,10 +75,10 @@ def _recent_run_failures(
 
 
 def inventory_status(
-    session: Session, registry: Registry, info: IntegrationInfo, now: datetime
+    session: Session, all_locations: list[Location], info: IntegrationInfo, now: datetime
 ) -> IntegrationStatusView:
     view = IntegrationStatusView(info, "pending", ["saved, not yet monitored"])
-    locations = [loc for loc in registry.locations() if loc.integration_id == info.id]
+    locations = [loc for loc in all_locations if loc.integration_id == info.id]
     if not info.regions:
         failures = session.scalars(
             sa.select(s.IntegrationLog)
@@ -279,9 +279,10 @@ def compute_status(
     registry: Registry, now: datetime, account_group: str | None = None
 ) -> list[IntegrationStatusView]:
     infos = registry.list_integrations(account_group)
+    locations = registry.locations()
     with session_scope(registry.database_url) as session:
         return [
-            inventory_status(session, registry, info, now)
+            inventory_status(session, locations, info, now)
             if info.integration_type == "inventory"
             else flowlogs_status(session, info, now)
             for info in infos

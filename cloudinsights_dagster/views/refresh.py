@@ -125,7 +125,7 @@ def _refresh_group(
             _outputs(session, location_key, _contributing_days(touched), integration_ids)
         )
     throughput = aggregate_throughput(records, windows=touched)
-    groups = _security_groups(database_url, location_key, min(touched), max(touched))
+    groups = _security_groups(database_url, location_key, max(touched))
     rejected = aggregate_rejected(records, windows=touched, security_groups=groups)
     report.windows = len(touched)
     with session_scope(database_url) as session:
@@ -171,11 +171,11 @@ def _refresh_group(
     return report
 
 
-def _security_groups(
-    database_url: str, location_key: str, start: datetime, end: datetime
-) -> dict[str, list[str]]:
+def _security_groups(database_url: str, location_key: str, at: datetime) -> dict[str, list[str]]:
+    """Interface -> security groups as of the latest touched window, for egress rejects whose
+    destination ENI has no records of its own."""
     with session_scope(database_url) as session:
-        enis = inventory_as_of(session, location_key, end, ["network_interface"])
+        enis = inventory_as_of(session, location_key, at, ["network_interface"])
     return {r.resource_id: list(r.data.get("security_group_ids") or []) for r in enis}
 
 
