@@ -73,6 +73,7 @@ def run_demo(endpoint: str) -> int:
 
     from cloudinsights_dagster import aws
     from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
+    from cloudinsights_dagster.assets.views import topology
     from cloudinsights_dagster.demo_world import build_world
     from cloudinsights_dagster.instance_sync import sync_location_partitions
     from cloudinsights_dagster.policies import trust_policy
@@ -117,7 +118,7 @@ def run_demo(endpoint: str) -> int:
 
         def tick(at: datetime) -> None:
             result = dg.materialize(
-                [inventory_snapshot, config_changes],
+                [inventory_snapshot, config_changes, topology],
                 instance=instance,
                 resources=resources,
                 tags={
@@ -183,6 +184,7 @@ def run_demo(endpoint: str) -> int:
         )
     flows_ok = run_flow_logs(registry, settings, worlds, latest)
     show_status(registry)
+    say(f"topology pictures: {settings.home / 'topology'}")
     say("open the UI with `make ui` (http://127.0.0.1:3000) to see the runs and checks")
     return 0 if rows and flows_ok else 1
 
