@@ -91,18 +91,9 @@ def inventory_snapshot(
                 report.write.versions_closed if report.write else "-",
             )
         )
-    completeness = checks.CheckOutcome(
-        not denied_rows,
-        [f"{loc}: {api} {outcome} ({error})" for loc, api, outcome, error in denied_rows],
-    )
-    merged = [checks.referential_integrity(r) for r in results]
-    referential = checks.CheckOutcome(
-        all(m.passed for m in merged), [p for m in merged for p in m.problems]
-    )
-    dup = [checks.duplicate_ids(r) for r in results]
-    duplicates = checks.CheckOutcome(
-        all(d.passed for d in dup), [p for d in dup for p in d.problems]
-    )
+    completeness = checks.across_locations(checks.completeness, results)
+    referential = checks.across_locations(checks.referential_integrity, results)
+    duplicates = checks.across_locations(checks.duplicate_ids, results)
     context.log.info(f"snapshot at {at.isoformat()} of {len(keys)} location(s)")
     if problems and len(problems) == len(reports):
         raise dg.Failure(

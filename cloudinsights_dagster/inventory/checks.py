@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from cloudinsights_dagster.inventory.model import CollectionResult
@@ -80,3 +81,11 @@ def duplicate_ids(result: CollectionResult) -> CheckOutcome:
         if n > 1
     ]
     return CheckOutcome(not problems, problems)
+
+
+def across_locations(
+    check: Callable[[CollectionResult], CheckOutcome], results: Iterable[CollectionResult]
+) -> CheckOutcome:
+    """One check over every location of a run: passes when it passes everywhere."""
+    outcomes = [check(result) for result in results]
+    return CheckOutcome(all(o.passed for o in outcomes), [p for o in outcomes for p in o.problems])
