@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+# The install (and the parser's C fast path, built in place) is redone when any of these change.
+INSTALL_INPUTS := pyproject.toml constraints.txt setup.py cloudinsights_dagster/flowlogs/_fastparse.c
+STAMP := $(VENV)/.installed-$(shell cat $(INSTALL_INPUTS) | cksum | cut -d' ' -f1)
 CLOUDINSIGHTS_HOME ?= $(CURDIR)/.cloudinsights
 DAGSTER_HOME ?= $(CLOUDINSIGHTS_HOME)/dagster
 # Only the demo and the UI share the local instance; tests make their own.
@@ -10,7 +12,7 @@ LOCAL := CLOUDINSIGHTS_HOME="$(CLOUDINSIGHTS_HOME)" DAGSTER_HOME="$(DAGSTER_HOME
 
 .PHONY: setup demo test ui bench lint format validate clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): $(INSTALL_INPUTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
