@@ -50,6 +50,15 @@ def inflater(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(autouse=True, params=["fast", "arrow"])
+def text_parser(request, monkeypatch):
+    """Every test runs with the C fast path (when built) and with Arrow's CSV reader alone."""
+    if request.param == "fast" and P._fastparse is None:
+        pytest.skip("the C fast path is not built")
+    monkeypatch.setattr(P, "FAST_PATH", request.param == "fast")
+    return request.param
+
+
 def gz(text: str) -> bytes:
     return gzip.compress(text.encode())
 
