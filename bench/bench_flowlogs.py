@@ -5,6 +5,7 @@ format and a realistic value mix, plus an inventory of ENIs, then measures in se
 subprocesses (so peak-memory figures do not pollute each other):
 
   end_to_end    cloudinsights' process_object: parse + check + enrich + Parquet write
+  end_to_end_arrow  the same with the parser's C fast path off (an install without a compiler)
   naive         (a) pandas.read_csv(sep=" ") + DataFrame.to_parquet
   bare_parse    (b) a bare typed pyarrow.csv.read_csv alone (no checks, no enrichment, no write)
   parse_write   (c) that bare parse followed by a plain pyarrow.parquet.write_table
@@ -336,6 +337,14 @@ def variant_end_to_end(path: str, out: str, inventory: str) -> dict:
     }
 
 
+def variant_end_to_end_arrow(path: str, out: str, inventory: str) -> dict:
+    """End to end with the C fast path off: what an install without a compiler gets."""
+    from cloudinsights_dagster.flowlogs import parse
+
+    parse.FAST_PATH = False
+    return variant_end_to_end(path, out, inventory)
+
+
 def variant_naive(path: str, out: str, inventory: str) -> dict:
     import pandas as pd
 
@@ -374,6 +383,7 @@ def variant_stream_parse(path: str, out: str, inventory: str) -> dict:
 
 VARIANTS = {
     "end_to_end": variant_end_to_end,
+    "end_to_end_arrow": variant_end_to_end_arrow,
     "naive": variant_naive,
     "bare_parse": variant_bare_parse,
     "parse_write": variant_parse_write,
@@ -381,6 +391,7 @@ VARIANTS = {
 }
 LABELS = {
     "end_to_end": "end to end: parse + check + enrich + Parquet (process_object)",
+    "end_to_end_arrow": "    the same without the C fast path (Arrow's CSV reader only)",
     "naive": "(a) pandas.read_csv(sep=' ') + to_parquet",
     "bare_parse": "(b) bare typed pyarrow.csv.read_csv",
     "parse_write": "(c) bare parse + pyarrow.parquet.write_table",
@@ -557,6 +568,7 @@ def _report(results: dict, args, flows_path: Path) -> dict:
         "format": " ".join(BENCH_FORMAT),
         "cpus": os.cpu_count(),
         "inflater": _inflater(),
+        "text_parser": _text_parser(),
         "repeat": args.repeat,
         "variants": {
             k: {
@@ -597,11 +609,18 @@ def _inflater() -> str:
     return "isal (ISA-L)"
 
 
+def _text_parser() -> str:
+    """Which text parser end_to_end and the CLI use."""
+    from cloudinsights_dagster.flowlogs import parse
+
+    return "C fast path (Arrow's CSV reader for declined chunks)" if parse.FAST_PATH else "Arrow"
+
+
 def _table(report: dict) -> str:
     lines = [
         f"{report['records']:,} records, {report['compressed_bytes'] / 1e6:.0f} MB gzip, "
         f"{report['enis']:,} ENIs, {report['cpus']} CPUs, best of {report['repeat']}, "
-        f"gzip inflater: {report['inflater']}",
+        f"gzip inflater: {report['inflater']}, text parser: {report['text_parser']}",
         f"{'variant':66s} {'seconds':>8s} {'records/s':>11s} {'peak RSS':>9s}",
     ]
     for v in report["variants"].values():
