@@ -60,8 +60,11 @@ def _sync_locations(registry) -> str | None:
     if not home:
         return None
     if not os.path.isdir(home):
-        click.echo(f"warning: DAGSTER_HOME {home} is not a directory: location partitions not "
-                   "updated (the location sync sensor will do it)", err=True)
+        click.echo(
+            f"warning: DAGSTER_HOME {home} is not a directory: location partitions not "
+            "updated (the location sync sensor will do it)",
+            err=True,
+        )
         return None
     import dagster as dg
 

@@ -295,7 +295,7 @@ static int64_t count_lines(const char *p, size_t n) {
     return lines;
 }
 
-static PyObject *fastparse_parse(PyObject *self, PyObject *args) {
+static PyObject *fastparse_parse(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_buffer text;
     const char *kinds;
     Py_ssize_t ncols;
@@ -368,8 +368,11 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_fastparse",
-    "Fast path of the flow-log text parser (falls back to Arrow's CSV reader).", -1, methods,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_fastparse",
+    .m_doc = "Fast path of the flow-log text parser (falls back to Arrow's CSV reader).",
+    .m_size = -1,
+    .m_methods = methods,
 };
 
 PyMODINIT_FUNC PyInit__fastparse(void) { return PyModule_Create(&module); }

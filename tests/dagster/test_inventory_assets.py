@@ -46,17 +46,20 @@ def worlds(moto_endpoint, database_url):
         registry.add_inventory("g1", f"inv-{account}", role, list(REGIONS))
         for m, region in enumerate(REGIONS):
             session = aws.assumed_role_session(aws.RoleTarget(role, "x" * 20), region)
-            built[(account, region)] = (session, build_world(session, account, region, 10 + 2 * n + m))
+            built[(account, region)] = (
+                session,
+                build_world(session, account, region, 10 + 2 * n + m),
+            )
     return registry, built
 
 
 def _changes(url, at):
     with get_engine(url).connect() as conn:
-        rows = conn.execute(
-            sa.select(s.ConfigChange).where(s.ConfigChange.change_time == at)
-        ).all()
-    return {(r.location_key, r.resource_type, r.resource_id, r.change_type): r.changed_fields
-            for r in rows}
+        rows = conn.execute(sa.select(s.ConfigChange).where(s.ConfigChange.change_time == at)).all()
+    return {
+        (r.location_key, r.resource_type, r.resource_id, r.change_type): r.changed_fields
+        for r in rows
+    }
 
 
 def test_snapshots_and_changes_across_two_accounts_and_regions(worlds, database_url):
@@ -78,19 +81,32 @@ def test_snapshots_and_changes_across_two_accounts_and_regions(worlds, database_
         location = f"{ACCOUNTS[0]}-eu-west-1"
         ec2.authorize_security_group_ingress(
             GroupId=world.security_group_id,
-            IpPermissions=[{"IpProtocol": "tcp", "FromPort": 8443, "ToPort": 8443,
-                            "IpRanges": [{"CidrIp": "192.168.0.0/16"}]}],
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 8443,
+                    "ToPort": 8443,
+                    "IpRanges": [{"CidrIp": "192.168.0.0/16"}],
+                }
+            ],
         )
         ec2.delete_subnet(SubnetId=spare)
         ec2.create_tags(Resources=[world.instance_ids[0]], Tags=[{"Key": "env", "Value": "prod"}])
         # Reorder: revoke the first rule and add it back, so AWS lists it last.
-        rule = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
-                "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "https"}]}
+        rule = {
+            "IpProtocol": "tcp",
+            "FromPort": 443,
+            "ToPort": 443,
+            "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "https"}],
+        }
         other_session, other = built[(ACCOUNTS[1], "us-east-1")]
         other_ec2 = aws.client(other_session, "ec2", "us-east-1")
-        other_ec2.revoke_security_group_ingress(GroupId=other.security_group_id, IpPermissions=[rule])
-        other_ec2.authorize_security_group_ingress(GroupId=other.security_group_id,
-                                                   IpPermissions=[rule])
+        other_ec2.revoke_security_group_ingress(
+            GroupId=other.security_group_id, IpPermissions=[rule]
+        )
+        other_ec2.authorize_security_group_ingress(
+            GroupId=other.security_group_id, IpPermissions=[rule]
+        )
 
         second = materialize(instance, database_url, keys, T1)
         assert second.success
@@ -118,9 +134,13 @@ def test_snapshots_and_changes_across_two_accounts_and_regions(worlds, database_
             versions = conn.execute(
                 sa.select(s.TopologyNode.location_key, s.TopologyNode.as_of).distinct()
             ).all()
-            subnets_now = conn.scalars(sa.select(s.TopologyNode.node_id).where(
-                s.TopologyNode.location_key == location, s.TopologyNode.as_of == T1,
-                s.TopologyNode.node_type == "subnet")).all()
+            subnets_now = conn.scalars(
+                sa.select(s.TopologyNode.node_id).where(
+                    s.TopologyNode.location_key == location,
+                    s.TopologyNode.as_of == T1,
+                    s.TopologyNode.node_type == "subnet",
+                )
+            ).all()
         assert (location, T1) in versions and len(versions) == 5
         assert spare not in subnets_now and world.subnet_ids[0] in subnets_now
 

@@ -33,8 +33,11 @@ def test_failed_run_turns_the_integration_failed_until_a_run_succeeds(moto_endpo
 
         def run(at):
             return dg.materialize(
-                [inventory_snapshot, config_changes], instance=instance, resources=resources,
-                partition_key=key, tags={SNAPSHOT_TIME_TAG: at.isoformat()},
+                [inventory_snapshot, config_changes],
+                instance=instance,
+                resources=resources,
+                partition_key=key,
+                tags={SNAPSHOT_TIME_TAG: at.isoformat()},
                 raise_on_error=False,
             )
 
@@ -43,8 +46,10 @@ def test_failed_run_turns_the_integration_failed_until_a_run_succeeds(moto_endpo
         assert not failed.success
 
         ctx = dg.build_run_status_sensor_context(
-            sensor_name="monitoring_run_failure_sensor", dagster_instance=instance,
-            dagster_run=failed.dagster_run, dagster_event=failed.get_run_failure_event(),
+            sensor_name="monitoring_run_failure_sensor",
+            dagster_instance=instance,
+            dagster_run=failed.dagster_run,
+            dagster_event=failed.get_run_failure_event(),
             resources=resources,
         ).for_run_failure()
         monitoring_run_failure_sensor(ctx)

@@ -26,8 +26,11 @@ def run(tmp_path, database_url):
             [*CLI, *args],
             capture_output=True,
             text=True,
-            env={**{k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}, **settings,
-                 **(extra_env or {})},
+            env={
+                **{k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"},
+                **settings,
+                **(extra_env or {}),
+            },
             timeout=120,
         )
 
@@ -199,21 +202,36 @@ def test_integration_test_assumes_the_role_with_the_external_id(run, moto_endpoi
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_add_inventory_discovers_regions_and_creates_location_partitions(run, moto_endpoint,
-                                                                         tmp_path):
+def test_add_inventory_discovers_regions_and_creates_location_partitions(
+    run, moto_endpoint, tmp_path
+):
     import dagster as dg
 
     dagster_home = tmp_path / "dagster"
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {"DAGSTER_HOME": str(dagster_home)}
-    added = run("integrations", "add-inventory", "--account-group", "g", "--name", "inv",
-                "--role-arn", "arn:aws:iam::111122223333:role/inv", "--json", extra_env=env)
+    added = run(
+        "integrations",
+        "add-inventory",
+        "--account-group",
+        "g",
+        "--name",
+        "inv",
+        "--role-arn",
+        "arn:aws:iam::111122223333:role/inv",
+        "--json",
+        extra_env=env,
+    )
     assert added.returncode == 0, added.stderr
     regions = json.loads(added.stdout)["regions"]
     assert "us-east-1" in regions and "eu-west-1" in regions
-    assert run("settings", "disable", "--account-group", "g", "--region", "eu-west-1",
-               extra_env=env).returncode == 0
+    assert (
+        run(
+            "settings", "disable", "--account-group", "g", "--region", "eu-west-1", extra_env=env
+        ).returncode
+        == 0
+    )
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         keys = set(instance.get_dynamic_partitions("locations"))
     assert "111122223333-us-east-1" in keys
@@ -224,8 +242,17 @@ def test_add_inventory_discovers_regions_and_creates_location_partitions(run, mo
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_add_inventory_saves_even_when_regions_cannot_be_discovered(run, moto_endpoint):
     unreachable = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"}
-    added = run("integrations", "add-inventory", "--account-group", "g", "--name", "inv",
-                "--role-arn", "arn:aws:iam::111122223333:role/inv", extra_env=unreachable)
+    added = run(
+        "integrations",
+        "add-inventory",
+        "--account-group",
+        "g",
+        "--name",
+        "inv",
+        "--role-arn",
+        "arn:aws:iam::111122223333:role/inv",
+        extra_env=unreachable,
+    )
     assert added.returncode == 0
     assert "could not list the account's enabled regions" in added.stderr
     assert "not yet discovered" in added.stdout
@@ -233,8 +260,18 @@ def test_add_inventory_saves_even_when_regions_cannot_be_discovered(run, moto_en
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_missing_dagster_home_is_a_warning_not_a_failure(run, tmp_path):
-    added = run("integrations", "add-inventory", "--account-group", "g", "--name", "inv",
-                "--role-arn", ROLE, "--region", "us-east-1",
-                extra_env={"DAGSTER_HOME": str(tmp_path / "missing")})
+    added = run(
+        "integrations",
+        "add-inventory",
+        "--account-group",
+        "g",
+        "--name",
+        "inv",
+        "--role-arn",
+        ROLE,
+        "--region",
+        "us-east-1",
+        extra_env={"DAGSTER_HOME": str(tmp_path / "missing")},
+    )
     assert added.returncode == 0
     assert "is not a directory: location partitions not updated" in added.stderr

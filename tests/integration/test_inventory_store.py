@@ -32,8 +32,13 @@ def rule(port, cidr):
 def result(records, denied=()):
     types = {"security_group", "subnet", "vpc"}
     outcomes = [
-        ApiOutcome(t, f"ec2:Describe{t}", "denied" if t in denied else "ok",
-                   "AccessDenied" if t in denied else None, 0)
+        ApiOutcome(
+            t,
+            f"ec2:Describe{t}",
+            "denied" if t in denied else "ok",
+            "AccessDenied" if t in denied else None,
+            0,
+        )
         for t in sorted(types)
     ]
     return CollectionResult(LOC, "111122223333", "us-east-1", list(records), outcomes)
@@ -61,16 +66,24 @@ def test_baseline_then_changes_then_as_of(database_url):
     )
     (snap,) = changes
     by_type = {(c.resource_type, c.change_type): c for c in snap.changes}
-    assert set(by_type) == {("security_group", "modified"), ("subnet", "deleted"),
-                            ("vpc", "modified")}
+    assert set(by_type) == {
+        ("security_group", "modified"),
+        ("subnet", "deleted"),
+        ("vpc", "modified"),
+    }
     (field,) = by_type[("vpc", "modified")].fields
     assert (field.path, field.before, field.after) == ("tags.Name", "main", "prod")
     assert [f.path for f in by_type[("security_group", "modified")].fields] == [
-        "ip_permissions[tcp/443/0.0.0.0/0]"]
+        "ip_permissions[tcp/443/0.0.0.0/0]"
+    ]
 
     with session_scope(database_url) as session:
-        at_t0 = {(r.resource_type, r.resource_id): r.data for r in inventory_as_of(session, LOC, T0)}
-        at_t1 = {(r.resource_type, r.resource_id): r.data for r in inventory_as_of(session, LOC, T1)}
+        at_t0 = {
+            (r.resource_type, r.resource_id): r.data for r in inventory_as_of(session, LOC, T0)
+        }
+        at_t1 = {
+            (r.resource_type, r.resource_id): r.data for r in inventory_as_of(session, LOC, T1)
+        }
         rows = session.execute(sa.select(s.ConfigChange)).scalars().all()
     assert ("subnet", "subnet-1") in at_t0 and ("subnet", "subnet-1") not in at_t1
     assert at_t0[("vpc", "vpc-1")]["tags"] == {"Name": "main"}
@@ -90,8 +103,9 @@ def test_denied_api_keeps_previous_versions_and_creates_no_deletes(database_url)
     assert changes[0].changes == () and write.versions_closed == 0
     with session_scope(database_url) as session:
         kept = {r.resource_type for r in inventory_as_of(session, LOC, T1)}
-        snap = session.scalars(sa.select(s.InventorySnapshot).where(
-            s.InventorySnapshot.snapshot_time == T1)).one()
+        snap = session.scalars(
+            sa.select(s.InventorySnapshot).where(s.InventorySnapshot.snapshot_time == T1)
+        ).one()
     assert kept == {"vpc", "subnet", "security_group"}
     assert snap.completeness == "partial"
     assert snap.unknown_types == ["security_group", "subnet"]

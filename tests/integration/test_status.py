@@ -27,9 +27,11 @@ ROLE = "arn:aws:iam::111122223333:role/ci"
 LOC = "111122223333-us-east-1"
 T1 = "arn:aws:sns:us-east-1:111122223333:flow-a"
 T2 = "arn:aws:sns:us-west-2:111122223333:flow-b"
-FULL_FORMAT = ("${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} "
-               "${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} "
-               "${log-status} ${flow-direction} ${tcp-flags} ${traffic-path}")
+FULL_FORMAT = (
+    "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} "
+    "${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} "
+    "${log-status} ${flow-direction} ${tcp-flags} ${traffic-path}"
+)
 
 
 @pytest.fixture
@@ -59,18 +61,30 @@ def test_inventory_status_transitions(registry):
     snap(registry, now - timedelta(minutes=10))
     assert status_of(registry, "inv", now).status == "connected"
 
-    snap(registry, now - timedelta(minutes=5), [
-        ApiOutcome("vpc", "ec2:DescribeVpcs", "ok", None, 0),
-        ApiOutcome("transit_gateway", "ec2:DescribeTransitGateways", "denied",
-                   "UnauthorizedOperation: not authorized", 0),
-    ])
+    snap(
+        registry,
+        now - timedelta(minutes=5),
+        [
+            ApiOutcome("vpc", "ec2:DescribeVpcs", "ok", None, 0),
+            ApiOutcome(
+                "transit_gateway",
+                "ec2:DescribeTransitGateways",
+                "denied",
+                "UnauthorizedOperation: not authorized",
+                0,
+            ),
+        ],
+    )
     view = status_of(registry, "inv", now)
     assert view.status == "connected_with_warning"
     assert view.reasons == [f"{LOC}: access denied to ec2:DescribeTransitGateways"]
     assert "cloudinsights settings" in view.fix
 
-    snap(registry, now - timedelta(minutes=1), [
-        ApiOutcome("vpc", "ec2:DescribeVpcs", "failed", "AssumeRole arn: AccessDenied", 0)])
+    snap(
+        registry,
+        now - timedelta(minutes=1),
+        [ApiOutcome("vpc", "ec2:DescribeVpcs", "failed", "AssumeRole arn: AccessDenied", 0)],
+    )
     view = status_of(registry, "inv", now)
     assert view.status == "failed" and "cannot be assumed" in view.reasons[0]
     assert "trust policy" in view.fix
@@ -83,8 +97,10 @@ def test_run_failure_fails_until_a_later_success_or_the_window_passes(registry):
     now = utcnow()
     snap(registry, now - timedelta(minutes=20))
     inv = registry.get("g1", "inv")
-    write_logs(registry.database_url, [
-        LogEntry(inv.id, "run", "error", "run abc of inventory_job failed: boom", utcnow())])
+    write_logs(
+        registry.database_url,
+        [LogEntry(inv.id, "run", "error", "run abc of inventory_job failed: boom", utcnow())],
+    )
     view = status_of(registry, "inv", utcnow())
     assert view.status == "failed" and "boom" in view.reasons[0]
     assert status_of(registry, "inv", utcnow() + timedelta(minutes=31)).status == "connected"
@@ -94,16 +110,34 @@ def test_run_failure_fails_until_a_later_success_or_the_window_passes(registry):
 
 def test_flow_log_configuration_warning_before_any_file(registry):
     now = utcnow()
-    default_format = ("${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} "
-                      "${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} "
-                      "${action} ${log-status}")
+    default_format = (
+        "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} "
+        "${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} "
+        "${action} ${log-status}"
+    )
     records = [
-        ResourceRecord("flow_log", "fl-old", {
-            "flow_log_id": "fl-old", "resource_id": "vpc-1", "log_format": default_format,
-            "destination_type": "s3", "destination_bucket": "logs"}),
-        ResourceRecord("flow_log", "fl-good", {
-            "flow_log_id": "fl-good", "resource_id": "vpc-2", "log_format": FULL_FORMAT,
-            "destination_type": "s3", "destination_bucket": "logs"}),
+        ResourceRecord(
+            "flow_log",
+            "fl-old",
+            {
+                "flow_log_id": "fl-old",
+                "resource_id": "vpc-1",
+                "log_format": default_format,
+                "destination_type": "s3",
+                "destination_bucket": "logs",
+            },
+        ),
+        ResourceRecord(
+            "flow_log",
+            "fl-good",
+            {
+                "flow_log_id": "fl-good",
+                "resource_id": "vpc-2",
+                "log_format": FULL_FORMAT,
+                "destination_type": "s3",
+                "destination_bucket": "logs",
+            },
+        ),
     ]
     snap(registry, now, [ApiOutcome("flow_log", "ec2:DescribeFlowLogs", "ok", None, 2)], records)
     view = status_of(registry, "inv", now)
@@ -115,11 +149,24 @@ def test_flow_log_configuration_warning_before_any_file(registry):
 
 def _subscribe(registry, results, now):
     flows = registry.get("g1", "flows")
-    record_attempts(registry, [
-        TopicAttempt(flows.id, SubscriptionAttempt(arn, ok, f"{arn}:sub" if ok else None,
-                                                   None if ok else "NotFound: Topic does not exist",
-                                                   arn.split(":")[3]))
-        for arn, ok in results], "arn:aws:sqs:us-east-1:123456789012:q", now)
+    record_attempts(
+        registry,
+        [
+            TopicAttempt(
+                flows.id,
+                SubscriptionAttempt(
+                    arn,
+                    ok,
+                    f"{arn}:sub" if ok else None,
+                    None if ok else "NotFound: Topic does not exist",
+                    arn.split(":")[3],
+                ),
+            )
+            for arn, ok in results
+        ],
+        "arn:aws:sqs:us-east-1:123456789012:q",
+        now,
+    )
 
 
 def test_flowlogs_status_transitions(registry):
@@ -140,9 +187,19 @@ def test_flowlogs_status_transitions(registry):
     assert status_of(registry, "flows", now).status == "connected"
 
     flows = registry.get("g1", "flows")
-    write_logs(registry.database_url, [LogEntry(
-        flows.id, "logParse", "error", "missing fields", now - timedelta(minutes=10),
-        {"bucket": "b", "key": "k"})])
+    write_logs(
+        registry.database_url,
+        [
+            LogEntry(
+                flows.id,
+                "logParse",
+                "error",
+                "missing fields",
+                now - timedelta(minutes=10),
+                {"bucket": "b", "key": "k"},
+            )
+        ],
+    )
     view = status_of(registry, "flows", now)
     assert view.status == "connected_with_warning"
     assert view.reasons == ["1 flow-log file(s) failed to parse in the last 30 minutes"]
@@ -153,12 +210,15 @@ def test_logs_filters_summary_isolation_and_retention(registry):
     other = registry.add_inventory("g2", "other", "arn:aws:iam::999988887777:role/x", ["us-east-1"])
     inv, flows = registry.get("g1", "inv"), registry.get("g1", "flows")
     base = utcnow().replace(minute=10, second=0, microsecond=0) - timedelta(hours=3)
-    write_logs(registry.database_url, [
-        LogEntry(inv.id, "inventoryApi", "warning", "denied", base),
-        LogEntry(inv.id, "inventoryApi", "warning", "denied", base + timedelta(minutes=20)),
-        LogEntry(flows.id, "subscribe", "error", "no topic", base + timedelta(hours=1)),
-        LogEntry(other.id, "assumeRole", "error", "secret group", base),
-    ])
+    write_logs(
+        registry.database_url,
+        [
+            LogEntry(inv.id, "inventoryApi", "warning", "denied", base),
+            LogEntry(inv.id, "inventoryApi", "warning", "denied", base + timedelta(minutes=20)),
+            LogEntry(flows.id, "subscribe", "error", "no topic", base + timedelta(hours=1)),
+            LogEntry(other.id, "assumeRole", "error", "secret group", base),
+        ],
+    )
     g1 = query_logs(registry.database_url, LogFilter("g1"))
     assert [r["category"] for r in g1] == ["subscribe", "inventoryApi", "inventoryApi"]
     assert all(r["integration"] != "other" for r in g1)
@@ -166,9 +226,12 @@ def test_logs_filters_summary_isolation_and_retention(registry):
     assert [r["message"] for r in errors] == ["no topic"]
     summary = hourly_summary(registry.database_url, LogFilter("g1"))
     assert [(r["integration"], r["category"], r["count"]) for r in summary] == [
-        ("flows", "subscribe", 1), ("inv", "inventoryApi", 2)]
-    since = hourly_summary(registry.database_url,
-                           LogFilter("g1", since=base + timedelta(minutes=30)))
+        ("flows", "subscribe", 1),
+        ("inv", "inventoryApi", 2),
+    ]
+    since = hourly_summary(
+        registry.database_url, LogFilter("g1", since=base + timedelta(minutes=30))
+    )
     assert [r["category"] for r in since] == ["subscribe"]
     assert prune_logs(registry.database_url, base + timedelta(minutes=1)) == 2
     assert len(query_logs(registry.database_url, LogFilter("g1"))) == 2
@@ -184,8 +247,12 @@ def test_filtered_objects_do_not_count_as_errors(registry):
     flows = registry.get("g1", "flows")
     _subscribe(registry, [(T1, True), (T2, True)], utcnow())
     with session_scope(registry.database_url) as session:
-        upsert_object(session, ObjectRef(flows.id, "b", "k", "e", 1, "999-us-east-1", "2026-01-01"),
-                      "notification", status="filtered")
+        upsert_object(
+            session,
+            ObjectRef(flows.id, "b", "k", "e", 1, "999-us-east-1", "2026-01-01"),
+            "notification",
+            status="filtered",
+        )
     assert status_of(registry, "flows", utcnow()).status == "connected"
 
 
@@ -193,8 +260,18 @@ def test_failed_data_quality_check_warns_until_the_window_passes(registry):
     now = utcnow()
     _subscribe(registry, [(T1, True), (T2, True)], now)
     flows = registry.get("g1", "flows")
-    write_logs(registry.database_url, [LogEntry(
-        flows.id, "check", "error", "flow records failed the check", now - timedelta(minutes=1))])
+    write_logs(
+        registry.database_url,
+        [
+            LogEntry(
+                flows.id,
+                "check",
+                "error",
+                "flow records failed the check",
+                now - timedelta(minutes=1),
+            )
+        ],
+    )
     view = status_of(registry, "flows", now)
     assert view.status == "connected_with_warning"
     assert view.reasons == ["1 data-quality check failure(s) in the last 30 minutes"]
