@@ -10,6 +10,7 @@ subprocesses (so peak-memory figures do not pollute each other):
   bare_parse    (b) a bare typed pyarrow.csv.read_csv alone (no checks, no enrichment, no write)
   parse_write   (c) that bare parse followed by a plain pyarrow.parquet.write_table
   stream_parse  (for reference) our streaming parse alone
+  stream_parse_arrow  (for reference) the same with the C fast path off
   cli_parse     `cloudinsights flowlogs parse FILE --out OUT` as a whole process, imports
                 included (`python -m cloudinsights_dagster.flowlogs.cli` until the main CLI
                 mounts the group)
@@ -381,6 +382,14 @@ def variant_stream_parse(path: str, out: str, inventory: str) -> dict:
     return {"seconds": time.perf_counter() - started, "records": n}
 
 
+def variant_stream_parse_arrow(path: str, out: str, inventory: str) -> dict:
+    """Our streaming parse with the C fast path off."""
+    from cloudinsights_dagster.flowlogs import parse
+
+    parse.FAST_PATH = False
+    return variant_stream_parse(path, out, inventory)
+
+
 VARIANTS = {
     "end_to_end": variant_end_to_end,
     "end_to_end_arrow": variant_end_to_end_arrow,
@@ -388,6 +397,7 @@ VARIANTS = {
     "bare_parse": variant_bare_parse,
     "parse_write": variant_parse_write,
     "stream_parse": variant_stream_parse,
+    "stream_parse_arrow": variant_stream_parse_arrow,
 }
 LABELS = {
     "end_to_end": "end to end: parse + check + enrich + Parquet (process_object)",
@@ -396,6 +406,7 @@ LABELS = {
     "bare_parse": "(b) bare typed pyarrow.csv.read_csv",
     "parse_write": "(c) bare parse + pyarrow.parquet.write_table",
     "stream_parse": "    our streaming parse alone (open_flow_log)",
+    "stream_parse_arrow": "    the same without the C fast path",
     "cli_parse": "cloudinsights flowlogs parse FILE --out OUT (whole process)",
 }
 
