@@ -187,6 +187,9 @@ class FlowLogObject(Base):
     __table_args__ = (
         sa.UniqueConstraint("integration_id", "bucket", "object_key", name="uq_flowlog_objects"),
         sa.Index("ix_flowlog_objects_partition", "location_key", "day", "status"),
+        # Claimable work (pending, or claimed with an expired lease) is an index lookup.
+        sa.Index("ix_flowlog_objects_claimable", "status", "day", "lease_expires_at"),
+        sa.Index("ix_flowlog_objects_run", "claimed_by_run"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -200,8 +203,13 @@ class FlowLogObject(Base):
     location_key: Mapped[str] = mapped_column(sa.String(64))
     day: Mapped[str] = mapped_column(sa.String(10))  # YYYY-MM-DD
     source: Mapped[str] = mapped_column(sa.String(20))  # notification | backfill
-    # pending | loaded | filtered | failed
+    # pending | claimed | loaded | filtered | failed
     status: Mapped[str] = mapped_column(sa.String(12), default="pending")
+    # A run claims objects with a lease; a run that dies lets its lease expire and the objects
+    # become claimable again (see flowlogs/ledger.py).
+    claimed_by_run: Mapped[str | None] = mapped_column(sa.String(64))
+    lease_expires_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     records_read: Mapped[int | None]
     records_loaded: Mapped[int | None]
     records_filtered: Mapped[int | None]
