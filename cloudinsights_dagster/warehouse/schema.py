@@ -190,6 +190,7 @@ class FlowLogObject(Base):
         # Claimable work (pending, or claimed with an expired lease) is an index lookup.
         sa.Index("ix_flowlog_objects_claimable", "status", "day", "lease_expires_at"),
         sa.Index("ix_flowlog_objects_run", "claimed_by_run"),
+        sa.Index("ix_flowlog_objects_span", "location_key", "first_start"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -210,6 +211,9 @@ class FlowLogObject(Base):
     claimed_by_run: Mapped[str | None] = mapped_column(sa.String(64))
     lease_expires_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The records' own time span (not the delivery time in the key): which windows it feeds.
+    first_start: Mapped[datetime | None]
+    last_end: Mapped[datetime | None]
     records_read: Mapped[int | None]
     records_loaded: Mapped[int | None]
     records_filtered: Mapped[int | None]
