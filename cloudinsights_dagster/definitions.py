@@ -2,11 +2,24 @@
 
 import dagster as dg
 
-from cloudinsights_dagster.assets.flowlogs import flowlog_records
+from cloudinsights_dagster.assets.flowlogs import (
+    flowlog_records,
+    great_expectations_suite,
+    notified_objects_complete,
+)
 from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
 from cloudinsights_dagster.assets.status import integration_status
 from cloudinsights_dagster.assets.views import topology, traffic_views
-from cloudinsights_dagster.jobs import flowlog_job, inventory_job, status_job, status_schedule
+from cloudinsights_dagster.jobs import (
+    flowlog_job,
+    flowlog_quality_job,
+    flowlog_quality_schedule,
+    flowlog_reconcile_job,
+    flowlog_reconcile_schedule,
+    inventory_job,
+    status_job,
+    status_schedule,
+)
 from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResource
 from cloudinsights_dagster.schedules.inventory import inventory_schedule
 from cloudinsights_dagster.sensors.flowlogs import flowlog_queue_sensor, topic_subscription_sensor
@@ -22,8 +35,14 @@ defs = dg.Definitions(
         traffic_views,
         integration_status,
     ],
-    jobs=[inventory_job, flowlog_job, status_job],
-    schedules=[inventory_schedule, status_schedule],
+    asset_checks=[great_expectations_suite, notified_objects_complete],
+    jobs=[inventory_job, flowlog_job, flowlog_quality_job, flowlog_reconcile_job, status_job],
+    schedules=[
+        inventory_schedule,
+        status_schedule,
+        flowlog_reconcile_schedule,
+        flowlog_quality_schedule,
+    ],
     sensors=[
         location_sync_sensor,
         flowlog_queue_sensor,

@@ -25,6 +25,8 @@ CATEGORIES = (
     "notification",
     "run",
     "check",
+    "reconcile",
+    "lease",
 )
 
 

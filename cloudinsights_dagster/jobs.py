@@ -1,8 +1,14 @@
 """Jobs and the schedule of the status job: which assets run together."""
 
+from datetime import timedelta
+
 import dagster as dg
 
-from cloudinsights_dagster.assets.flowlogs import flowlog_records
+from cloudinsights_dagster.assets.flowlogs import (
+    flowlog_records,
+    great_expectations_suite,
+    notified_objects_complete,
+)
 from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
 from cloudinsights_dagster.assets.status import integration_status
 from cloudinsights_dagster.assets.views import topology, traffic_views
@@ -16,12 +22,26 @@ inventory_job = dg.define_asset_job(
     description="Snapshot a range of locations, derive their config changes and topology.",
 )
 
+FLOWLOGS_KIND = "flowlogs"
+
+# One process per run, not one per step: a step process re-imports Dagster and the code
+# location (~2 CPU-s), which would cost more than most runs' records.
 flowlog_job = dg.define_asset_job(
     "flowlog_job",
     selection=dg.AssetSelection.assets(flowlog_records, traffic_views),
-    tags={KIND_TAG: "flowlogs"},
-    description="Drain the pending flow-log objects of one location x day partition and "
-    "re-aggregate the windows they touch.",
+    tags={KIND_TAG: FLOWLOGS_KIND},
+    executor_def=dg.in_process_executor,
+    description="Claim and process a batch of one day's pending flow-log objects (every location, "
+    "or the accounts/locations in run config) and re-aggregate the windows they touch. Several "
+    "runs may drain the same day at once.",
+)
+
+flowlog_quality_job = dg.define_asset_job(
+    "flowlog_quality_job",
+    selection=dg.AssetSelection.checks(great_expectations_suite),
+    tags={KIND_TAG: "quality"},
+    executor_def=dg.in_process_executor,
+    description="Great Expectations over a sample of one day's loaded flow records.",
 )
 
 status_job = dg.define_asset_job(
@@ -37,3 +57,43 @@ status_schedule = dg.ScheduleDefinition(
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
+
+
+def _yesterday(context: dg.ScheduleEvaluationContext) -> str:
+    scheduled = context.scheduled_execution_time
+    return (scheduled - timedelta(days=1)).date().isoformat()
+
+
+flowlog_reconcile_job = dg.define_asset_job(
+    "flowlog_reconcile_job",
+    selection=dg.AssetSelection.checks(notified_objects_complete),
+    tags={KIND_TAG: "reconcile"},
+    executor_def=dg.in_process_executor,
+    description="List one day's S3 prefixes of every location and record what no notification "
+    "announced; the queue sensor's runs then load it.",
+)
+
+
+@dg.schedule(
+    job=flowlog_reconcile_job,
+    cron_schedule="30 1 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Each night, reconcile the previous day: list its S3 prefixes and load every "
+    "object no notification announced (files are delivered up to ~10 minutes late).",
+)
+def flowlog_reconcile_schedule(context: dg.ScheduleEvaluationContext):
+    day = _yesterday(context)
+    return dg.RunRequest(run_key=f"reconcile-{day}", partition_key=day)
+
+
+@dg.schedule(
+    job=flowlog_quality_job,
+    cron_schedule="0 3 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Each night, Great Expectations validates a sample of the previous day.",
+)
+def flowlog_quality_schedule(context: dg.ScheduleEvaluationContext):
+    day = _yesterday(context)
+    return dg.RunRequest(run_key=f"quality-{day}", partition_key=day)

@@ -12,15 +12,12 @@ from cloudinsights_dagster.warehouse.db import session_scope
 
 
 def run_locations(tags: Mapping[str, str], ordered_location_keys: Sequence[str]) -> list[str]:
-    """Location keys a run covered: a partition range, one location partition, or a flow-log
-    (day x location) partition."""
+    """Location keys an inventory run covered: a partition range or one location partition."""
     start = tags.get("dagster/asset_partition_range_start")
     end = tags.get("dagster/asset_partition_range_end")
     if start and end and start in ordered_location_keys and end in ordered_location_keys:
         keys = list(ordered_location_keys)
         return keys[keys.index(start) : keys.index(end) + 1]
-    if "dagster/partition/location" in tags:
-        return [tags["dagster/partition/location"]]
     partition = tags.get("dagster/partition")
     if partition and partition in ordered_location_keys:
         return [partition]
@@ -28,18 +25,38 @@ def run_locations(tags: Mapping[str, str], ordered_location_keys: Sequence[str])
 
 
 def integrations_for_run(
-    registry: Registry, tags: Mapping[str, str], ordered_location_keys: Sequence[str]
+    registry: Registry,
+    tags: Mapping[str, str],
+    ordered_location_keys: Sequence[str],
+    run_id: str | None = None,
 ) -> list[int]:
+    """Integrations a run was monitoring: for a flow-log run, those whose objects it claimed
+    (or, when it claimed none, every flow-logs integration with objects on its day); for an
+    inventory run, those of its locations."""
+    if tags.get("cloudinsights/kind") == "flowlogs":
+        day = tags.get("dagster/partition")
+        with session_scope(registry.database_url) as session:
+            claimed = set()
+            if run_id:
+                claimed = set(
+                    session.scalars(
+                        sa.select(s.FlowLogObject.integration_id)
+                        .where(s.FlowLogObject.claimed_by_run == run_id)
+                        .distinct()
+                    )
+                )
+            if claimed or not day:
+                return sorted(claimed)
+            return sorted(
+                set(
+                    session.scalars(
+                        sa.select(s.FlowLogObject.integration_id)
+                        .where(s.FlowLogObject.day == day)
+                        .distinct()
+                    )
+                )
+            )
     locations = set(run_locations(tags, ordered_location_keys))
     if not locations:
         return []
-    if tags.get("cloudinsights/kind") == "flowlogs" or "dagster/partition/day" in tags:
-        day = tags.get("dagster/partition/day")
-        with session_scope(registry.database_url) as session:
-            query = sa.select(s.FlowLogObject.integration_id).where(
-                s.FlowLogObject.location_key.in_(locations)
-            )
-            if day:
-                query = query.where(s.FlowLogObject.day == day)
-            return sorted(set(session.scalars(query.distinct())))
     return sorted({loc.integration_id for loc in registry.locations() if loc.key in locations})

@@ -17,6 +17,8 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.pop("AWS_PROFILE", None)
+# The tests' flow logs are of 2026; the partitions are built when the code location loads.
+os.environ.setdefault("CLOUDINSIGHTS_FLOWLOGS_START_DATE", "2026-01-01")
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "CLOUDINSIGHTS_TEST_POSTGRES_URL", "postgresql+psycopg2://root@127.0.0.1:5432/test"

@@ -13,7 +13,7 @@ from cloudinsights_dagster.assets.inventory import config_changes
 from cloudinsights_dagster.resources import WarehouseResource
 from cloudinsights_dagster.run_time import run_time
 from cloudinsights_dagster.settings import load_settings
-from cloudinsights_dagster.views.refresh import refresh_partition_views
+from cloudinsights_dagster.views.refresh import refresh_run_views
 from cloudinsights_dagster.views.topology_store import refresh_topology
 from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import session_scope
@@ -21,8 +21,11 @@ from cloudinsights_dagster.warehouse.schema import utcnow
 
 
 @dg.asset(
-    partitions_def=partitions.flowlog_partitions,
-    deps=[flowlog_records, config_changes],
+    partitions_def=partitions.flowlog_days,
+    deps=[
+        flowlog_records,
+        dg.AssetDep(config_changes, partition_mapping=dg.AllPartitionMapping()),
+    ],
     group_name="views",
     kinds={"sql"},
     owners=OWNERS,
@@ -31,19 +34,19 @@ from cloudinsights_dagster.warehouse.schema import utcnow
         "packets, flows in and out per ENI, instance, subnet, VPC and account, accepted and "
         "rejected apart), `rejected_traffic` (by source, destination, port, protocol, with the "
         "destination's security groups, by impact) and `change_impact` (traffic of what each "
-        "config change touched, before and after). Only the windows this partition's records "
-        "touch are re-aggregated, from every record of those windows."
+        "config change touched, before and after). Only the windows this run's records touch "
+        "are re-aggregated, from every record of those windows."
     ),
 )
 def traffic_views(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    keys = context.partition_key.keys_by_dimension
-    reports = refresh_partition_views(warehouse.url, keys["location"], keys["day"], utcnow())
+    reports = refresh_run_views(warehouse.url, context.run.run_id, utcnow())
     talkers = [t for r in reports for t in r.top_talkers]
     rejects = [t for r in reports for t in r.top_rejects]
     return dg.MaterializeResult(
         metadata={
+            "locations": len({r.location_key for r in reports}),
             "windows_reaggregated": sum(r.windows for r in reports),
             "bytes_in": sum(r.bytes_in for r in reports),
             "bytes_out": sum(r.bytes_out for r in reports),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 import sqlalchemy as sa
@@ -69,6 +69,9 @@ def upsert_object(
         row.etag, row.size, row.status, row.error = ref.etag, ref.size, status, error
         row.records_read = row.records_loaded = row.records_filtered = None
         row.processed_at = None
+        # A run still working on the old content loses its claim and cannot record an outcome.
+        row.claimed_by_run = row.lease_expires_at = None
+        row.attempts = 0
         return "changed"
     return "duplicate"
 
@@ -111,3 +114,248 @@ def known_buckets(session: Session, location_key: str) -> list[tuple[int, str, s
         prefix = key.split("AWSLogs/", 1)[0].rstrip("/")
         found.add((integration_id, bucket, prefix))
     return sorted(found)
+
+
+# ---------------------------------------------------------------------------------------------
+# Leased claims: several runs drain the same day; a dead run's objects come back by themselves.
+
+# Claimed objects whose lease ran out are claimable again. The lease is renewed while a run
+# works (see process.LeaseKeeper), so only a dead or stuck run lets it lapse.
+DEFAULT_LEASE = timedelta(minutes=10)
+# An object claimed this many times without finishing (each claim's run died on it) is failed.
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which objects of a day a run takes: every location (empty) or only some."""
+
+    locations: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+
+    def where(self, query):
+        if self.locations:
+            query = query.where(s.FlowLogObject.location_key.in_(sorted(self.locations)))
+        if self.accounts:
+            query = query.where(
+                sa.or_(*(s.FlowLogObject.location_key.like(f"{a}-%") for a in sorted(self.accounts)))
+            )
+        return query
+
+
+EVERY_LOCATION = Scope()
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    integration_id: int
+    bucket: str
+    key: str
+    location_key: str
+    day: str
+    size: int | None
+    attempts: int
+
+
+def _claimable(now: datetime):
+    return sa.or_(
+        s.FlowLogObject.status == "pending",
+        sa.and_(s.FlowLogObject.status == "claimed", s.FlowLogObject.lease_expires_at < now),
+    )
+
+
+def claim_objects(
+    session: Session,
+    day: str,
+    run_id: str,
+    now: datetime,
+    *,
+    scope: Scope = EVERY_LOCATION,
+    max_objects: int = 100,
+    max_bytes: int | None = None,
+    lease: timedelta = DEFAULT_LEASE,
+) -> list[Claimed]:
+    """Claim up to `max_objects` (and about `max_bytes`) claimable objects of a day for a run.
+
+    Claimable: pending, or claimed by a run whose lease expired. On PostgreSQL the rows are
+    locked with SKIP LOCKED, so concurrent runs take disjoint sets; SQLite serializes writers.
+    """
+    query = (
+        sa.select(s.FlowLogObject)
+        .where(s.FlowLogObject.day == day, _claimable(now))
+        .order_by(s.FlowLogObject.id)
+        .limit(max_objects)
+    )
+    query = scope.where(query)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    claimed: list[Claimed] = []
+    total = 0
+    for row in session.scalars(query):
+        if max_bytes is not None and claimed and total + (row.size or 0) > max_bytes:
+            break
+        total += row.size or 0
+        row.status, row.claimed_by_run = "claimed", run_id
+        row.lease_expires_at = now + lease
+        row.attempts = (row.attempts or 0) + 1
+        claimed.append(
+            Claimed(
+                row.id,
+                row.integration_id,
+                row.bucket,
+                row.object_key,
+                row.location_key,
+                row.day,
+                row.size,
+                row.attempts,
+            )
+        )
+    session.flush()
+    return claimed
+
+
+def renew_leases(session: Session, run_id: str, ids: Iterable[int], until: datetime) -> int:
+    """Extend this run's leases; returns how many it still holds."""
+    ids = list(ids)
+    if not ids:
+        return 0
+    result = session.execute(
+        sa.update(s.FlowLogObject)
+        .where(
+            s.FlowLogObject.id.in_(ids),
+            s.FlowLogObject.claimed_by_run == run_id,
+            s.FlowLogObject.status == "claimed",
+        )
+        .values(lease_expires_at=until)
+    )
+    return result.rowcount or 0
+
+
+def finish_object(
+    session: Session,
+    object_id: int,
+    run_id: str | None,
+    status: str,
+    now: datetime,
+    *,
+    error: str | None = None,
+    result=None,
+) -> bool:
+    """Record what became of a claimed object. False (nothing written) when the run no longer
+    holds it: its lease expired and another run took it over, which then records the outcome.
+    Both write the same output file (one deterministic path per object), so nothing doubles."""
+    row = session.get(s.FlowLogObject, object_id)
+    if row is None or (run_id is not None and row.claimed_by_run != run_id):
+        return False
+    if run_id is not None and row.status != "claimed":
+        return False
+    row.status, row.error, row.processed_at = status, error, now
+    row.lease_expires_at = None
+    if result is not None:
+        row.records_read = result.records_read
+        row.records_loaded = result.records_loaded
+        row.records_filtered = result.records_filtered
+        row.output_path = result.out_path
+        row.first_start, row.last_end = result.first_start, result.last_end
+    return True
+
+
+def fail_exhausted(session: Session, now: datetime) -> list[tuple[int, str, str]]:
+    """Objects whose runs died on them MAX_ATTEMPTS times are failed, not retried forever.
+
+    Returns (integration_id, bucket, key) of each object failed now."""
+    rows = session.scalars(
+        sa.select(s.FlowLogObject).where(
+            s.FlowLogObject.status == "claimed",
+            s.FlowLogObject.lease_expires_at < now,
+            s.FlowLogObject.attempts >= MAX_ATTEMPTS,
+        )
+    ).all()
+    for row in rows:
+        row.status, row.processed_at, row.lease_expires_at = "failed", now, None
+        row.error = (
+            f"{row.attempts} runs claimed this object and none finished it (each died or was "
+            "killed while processing): look for a crash or an out-of-memory kill in those runs"
+        )
+    return [(r.integration_id, r.bucket, r.object_key) for r in rows]
+
+
+@dataclass(frozen=True)
+class DayBacklog:
+    day: str
+    objects: int
+    bytes: int
+    expired: int  # of which claimed by a run whose lease ran out
+
+
+def claimable_by_day(session: Session, now: datetime) -> list[DayBacklog]:
+    """Per day, the objects waiting for a run (an index range scan over pending and claimed
+    rows only: loaded, filtered and failed rows, the bulk of the ledger, are never read)."""
+    expired = sa.case((s.FlowLogObject.status == "claimed", 1), else_=0)
+    rows = session.execute(
+        sa.select(
+            s.FlowLogObject.day,
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(s.FlowLogObject.size), 0),
+            sa.func.sum(expired),
+        )
+        .where(_claimable(now))
+        .group_by(s.FlowLogObject.day)
+        .order_by(s.FlowLogObject.day)
+    )
+    return [DayBacklog(day, int(n), int(size), int(exp or 0)) for day, n, size, exp in rows]
+
+
+def expired_leases(session: Session, integration_ids: Iterable[int], now: datetime):
+    """(count, oldest lease expiry, run ids) of objects waiting past their lease."""
+    ids = list(integration_ids)
+    if not ids:
+        return 0, None, []
+    rows = session.execute(
+        sa.select(s.FlowLogObject.lease_expires_at, s.FlowLogObject.claimed_by_run).where(
+            s.FlowLogObject.integration_id.in_(ids),
+            s.FlowLogObject.status == "claimed",
+            s.FlowLogObject.lease_expires_at < now,
+        )
+    ).all()
+    if not rows:
+        return 0, None, []
+    return len(rows), min(r[0] for r in rows), sorted({r[1] for r in rows if r[1]})
+
+
+def run_objects(session: Session, run_id: str) -> list[s.FlowLogObject]:
+    """The objects a run loaded (views re-aggregate the windows they touch)."""
+    return list(
+        session.scalars(
+            sa.select(s.FlowLogObject).where(
+                s.FlowLogObject.claimed_by_run == run_id, s.FlowLogObject.status == "loaded"
+            )
+        )
+    )
+
+
+def sample_outputs(session: Session, day: str, max_records: int) -> tuple[list[str], int]:
+    """Outputs of a day's loaded objects, evenly spread over the day, holding about
+    `max_records` records; and how many loaded objects the day has."""
+    rows = session.execute(
+        sa.select(s.FlowLogObject.output_path, s.FlowLogObject.records_loaded)
+        .where(
+            s.FlowLogObject.day == day,
+            s.FlowLogObject.status == "loaded",
+            s.FlowLogObject.output_path.is_not(None),
+        )
+        .order_by(s.FlowLogObject.first_start, s.FlowLogObject.id)
+    ).all()
+    total = sum(r.records_loaded or 0 for r in rows)
+    if total <= max_records:
+        return [r.output_path for r in rows], len(rows)
+    step = total / max_records
+    chosen, taken = [], 0
+    for i, row in enumerate(rows):
+        if taken >= max_records:
+            break
+        if i % max(int(step), 1) == 0:
+            chosen.append(row.output_path)
+            taken += row.records_loaded or 0
+    return chosen, len(rows)

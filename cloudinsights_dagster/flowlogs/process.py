@@ -1,31 +1,38 @@
-"""Process one flow-log partition (location x day): list the day's prefixes in the location's
-buckets, then download, parse, check, enrich and write every pending object, one Parquet output
-per object. One bad object fails alone; the ledger says what became of each.
+"""Drain flow-log objects of one day: claim a batch from the ledger with a lease, download,
+parse, check, enrich and write each object (one Parquet output per object), record the outcome,
+and claim the next batch until nothing claimable is left or the run's budget is spent.
 
-Dagster-free: the `flowlog_records` asset calls `process_partition`.
+Runs share a day: claims are disjoint, a run that dies lets its leases lapse and another run
+takes its objects over. One bad object fails alone; the ledger says what became of each.
+Nothing here lists S3: the sensor records notified objects, and `reconcile.py` lists the day's
+prefixes (backfills and the daily reconciliation).
+
+Dagster-free: the `flowlog_records` asset calls `drain_day`.
 """
 
 from __future__ import annotations
 
-import tempfile
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import boto3
-import sqlalchemy as sa
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cloudinsights_dagster import aws
 from cloudinsights_dagster.flowlogs.fields import recreate_hint
 from cloudinsights_dagster.flowlogs.inventory_table import eni_table
-from cloudinsights_dagster.flowlogs.keys import day_prefixes, parse_key_or_none
 from cloudinsights_dagster.flowlogs.ledger import (
-    ObjectRef,
-    known_buckets,
-    partition_objects,
-    upsert_object,
+    DEFAULT_LEASE,
+    EVERY_LOCATION,
+    Claimed,
+    Scope,
+    claim_objects,
+    fail_exhausted,
+    finish_object,
+    renew_leases,
 )
 from cloudinsights_dagster.flowlogs.parse import (
     FlowLogCorruptError,
@@ -34,12 +41,15 @@ from cloudinsights_dagster.flowlogs.parse import (
 )
 from cloudinsights_dagster.integration_logs import LogEntry, add_logs
 from cloudinsights_dagster.registry import Registry
-from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import session_scope
 
 SessionFactory = Callable[[aws.RoleTarget, str], boto3.Session]
+Clock = Callable[[], datetime]
 # Records of a day may start a little before it (aggregation intervals, delivery delay).
 INVENTORY_MARGIN = timedelta(hours=1)
+# Objects claimed at a time: small enough that a dead run strands little work, large enough
+# that claiming costs nothing next to processing.
+CLAIM_BATCH = 20
 
 
 @dataclass(frozen=True)
@@ -53,297 +63,323 @@ class Reader:
 
 
 @dataclass
-class PartitionReport:
-    location_key: str
+class DrainReport:
     day: str
-    objects: Counter[str] = field(default_factory=Counter)  # status -> count
+    objects: Counter[str] = field(default_factory=Counter)  # outcome -> count
     records_read: int = 0
     records_loaded: int = 0
     records_filtered: int = 0
-    listed: int = 0
+    bytes_read: int = 0
+    claims: int = 0
+    lost_leases: int = 0  # objects another run took over before this one finished them
+    locations: set[str] = field(default_factory=set)
     outputs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-
-
-def readers_for(registry: Registry, location_key: str) -> list[Reader]:
-    """Flow-logs integrations of every account group that monitors this location."""
-    groups = {loc.account_group for loc in registry.locations() if loc.key == location_key}
-    return [
-        Reader(info.id, info.account_group, info.account_id, info.role_arn)
-        for info in registry.list_integrations()
-        if info.integration_type == "flowlogs" and info.account_group in groups
-    ]
+    integrations: set[int] = field(default_factory=set)
 
 
 def default_session_factory(target: aws.RoleTarget, region: str) -> boto3.Session:
     return aws.assumed_role_session(target, region)
 
 
-def _s3(registry: Registry, reader: Reader, region: str, factory: SessionFactory):
-    target = aws.RoleTarget(reader.role_arn, registry.external_id(reader.account_group))
-    return aws.client(factory(target, region), "s3", region)
+def utc_clock() -> datetime:
+    return datetime.now(UTC)
 
 
-def configured_buckets(database_url: str, location_key: str) -> set[tuple[str, str]]:
-    """(bucket, prefix) of the location's flow logs that deliver to S3, from the inventory."""
-    with session_scope(database_url) as session:
-        rows = session.scalars(
-            sa.select(s.InventoryResource.data).where(
-                s.InventoryResource.location_key == location_key,
-                s.InventoryResource.resource_type == "flow_log",
+class S3Clients:
+    """One assumed-role session per flow-logs integration and one S3 client per region, for a
+    whole run: building a session and client costs ~0.2 CPU-s, so never per object. Clients are
+    thread-safe; the sessions are only used here, under a lock."""
+
+    def __init__(self, registry: Registry, factory: SessionFactory = default_session_factory):
+        self._registry = registry
+        self._factory = factory
+        self._external_ids: dict[str, str] = {}
+        self._sessions: dict[int, boto3.Session] = {}
+        self._clients: dict[tuple[int, str], object] = {}
+        self._lock = threading.Lock()
+
+    def s3(self, reader: Reader, region: str):
+        with self._lock:
+            client = self._clients.get((reader.integration_id, region))
+            if client is None:
+                session = self._sessions.get(reader.integration_id)
+                if session is None:
+                    group = reader.account_group
+                    if group not in self._external_ids:
+                        self._external_ids[group] = self._registry.external_id(group)
+                    target = aws.RoleTarget(reader.role_arn, self._external_ids[group])
+                    session = self._factory(target, region)
+                    self._sessions[reader.integration_id] = session
+                client = aws.client(session, "s3", region)
+                self._clients[(reader.integration_id, region)] = client
+            return client
+
+
+def flowlogs_readers(registry: Registry) -> dict[int, Reader]:
+    """Every flow-logs integration, by id."""
+    return {
+        info.id: Reader(info.id, info.account_group, info.account_id, info.role_arn)
+        for info in registry.list_integrations()
+        if info.integration_type == "flowlogs"
+    }
+
+
+class LeaseKeeper:
+    """Renews the leases of the objects a run holds, from a background thread, so that only a
+    dead or hung run lets them lapse."""
+
+    def __init__(self, database_url: str, run_id: str, lease: timedelta, clock: Clock):
+        self._url, self._run_id, self._lease, self._clock = database_url, run_id, lease, clock
+        self._held: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="lease-keeper", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def hold(self, ids: Iterable[int]) -> None:
+        with self._lock:
+            self._held.update(ids)
+
+    def release(self, object_id: int) -> None:
+        with self._lock:
+            self._held.discard(object_id)
+
+    def _loop(self) -> None:
+        interval = max(self._lease.total_seconds() / 3, 0.05)
+        while not self._stop.wait(interval):
+            with self._lock:
+                held = sorted(self._held)
+            if held:
+                try:
+                    with session_scope(self._url) as session:
+                        renew_leases(session, self._run_id, held, self._clock() + self._lease)
+                except Exception:  # noqa: BLE001 - a missed renewal only risks a takeover
+                    continue
+
+
+class _Indexes:
+    """ENI inventory indexes per account group (and the regions met so far), built once a run."""
+
+    def __init__(self, registry: Registry, day: str):
+        self._url = registry.database_url
+        self._day_start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+        self._group_locations: dict[str, list[str]] = {}
+        for loc in registry.locations():
+            self._group_locations.setdefault(loc.account_group, []).append(loc.key)
+        self._cache: dict[tuple[str, str], object] = {}
+
+    def monitors(self, group: str, location_key: str) -> bool:
+        return location_key in self._group_locations.get(group, ())
+
+    def index(self, group: str, region: str):
+        from cloudinsights_dagster.flowlogs.enrich import EniIndex
+
+        key = (group, region)
+        if key not in self._cache:
+            # The group's locations in the object's region: a flow's peer is resolved to a
+            # monitored ENI of any account there (peering, transit gateway, shared VPCs).
+            keys = sorted(
+                {k for k in self._group_locations.get(group, []) if k.endswith(f"-{region}")}
             )
-        )
-        return {
-            (d["destination_bucket"], d.get("destination_prefix") or "")
-            for d in rows
-            if d.get("destination_type") == "s3" and d.get("destination_bucket")
-        }
+            table = eni_table(
+                self._url,
+                keys,
+                self._day_start - INVENTORY_MARGIN,
+                self._day_start + timedelta(days=1) + INVENTORY_MARGIN,
+            )
+            accounts = {k.partition("-")[0] for k in self._group_locations.get(group, [])}
+            self._cache[key] = EniIndex(table, accounts)
+        return self._cache[key]
 
 
-def list_day(
+def drain_day(
     registry: Registry,
-    location_key: str,
-    day: str,
-    readers: list[Reader],
-    factory: SessionFactory,
-    now: datetime,
-    report: PartitionReport,
-    reprocess: bool,
-) -> list[LogEntry]:
-    """Record every object of the day's prefixes in the ledger (new ones pending)."""
-    account_id, _, region = location_key.partition("-")
-    logs: list[LogEntry] = []
-    with session_scope(registry.database_url) as session:
-        from_ledger = known_buckets(session, location_key)
-    targets: dict[tuple[str, str], set[int]] = {}
-    for integration_id, bucket, prefix in from_ledger:
-        targets.setdefault((bucket, prefix), set()).add(integration_id)
-    for bucket, prefix in configured_buckets(registry.database_url, location_key):
-        targets.setdefault((bucket, prefix), set())
-    by_id = {r.integration_id: r for r in readers}
-    for (bucket, prefix), integration_ids in sorted(targets.items()):
-        # A bucket belongs to one account: try its known integration, else every reader.
-        candidates = [by_id[i] for i in sorted(integration_ids) if i in by_id] or readers
-        for reader in candidates:
-            try:
-                keys = _list_keys(
-                    _s3(registry, reader, region, factory),
-                    bucket,
-                    day_prefixes(prefix, account_id, region, day),
-                    reader.account_id,
-                )
-            except (ClientError, BotoCoreError) as exc:
-                if not integration_ids:
-                    continue  # a configured bucket of another account: not this reader's
-                logs.append(
-                    LogEntry(
-                        reader.integration_id,
-                        "logDownload",
-                        "error",
-                        f"could not list s3://{bucket}/ for {location_key} {day}: "
-                        f"{aws.error_message(exc)}",
-                        now,
-                        {
-                            "bucket": bucket,
-                            "prefix": prefix,
-                            "api": "s3:ListObjectsV2",
-                            "error": aws.error_message(exc),
-                        },
-                    )
-                )
-                report.errors.append(f"list s3://{bucket}: {aws.error_message(exc)}")
-                continue
-            with session_scope(registry.database_url) as session:
-                for key, etag, size in keys:
-                    parsed = parse_key_or_none(key)
-                    if parsed is None or parsed.location_key != location_key or parsed.day != day:
-                        continue
-                    ref = ObjectRef(
-                        reader.integration_id, bucket, key, etag, size, location_key, day
-                    )
-                    outcome = upsert_object(session, ref, "backfill", now=now)
-                    report.listed += 1
-                    if outcome == "duplicate" and reprocess:
-                        _reset(session, ref)
-            break
-    return logs
-
-
-def _reset(session, ref: ObjectRef) -> None:
-    row = session.scalar(
-        sa.select(s.FlowLogObject).where(
-            s.FlowLogObject.integration_id == ref.integration_id,
-            s.FlowLogObject.bucket == ref.bucket,
-            s.FlowLogObject.object_key == ref.key,
-        )
-    )
-    if row is not None and row.status in ("loaded", "failed"):
-        row.status, row.error = "pending", None
-
-
-def _list_keys(s3, bucket: str, prefixes: list[str], owner: str) -> list[tuple[str, str, int]]:
-    found = []
-    paginator = s3.get_paginator("list_objects_v2")
-    for prefix in prefixes:
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix, ExpectedBucketOwner=owner):
-            for item in page.get("Contents", []):
-                found.append((item["Key"], item.get("ETag", "").strip('"') or None, item["Size"]))
-    return found
-
-
-def process_partition(
-    registry: Registry,
-    location_key: str,
     day: str,
     output_base: str,
-    now: datetime,
+    run_id: str,
     *,
-    session_factory: SessionFactory = default_session_factory,
-    reprocess: bool = False,
-) -> PartitionReport:
-    """List, then process every pending object of one partition; never raises for one object."""
-    from cloudinsights_dagster.flowlogs.enrich import EniIndex
+    scope: Scope = EVERY_LOCATION,
+    max_objects: int = 2000,
+    max_bytes: int | None = None,
+    clock: Clock = utc_clock,
+    lease: timedelta = DEFAULT_LEASE,
+    clients: S3Clients | None = None,
+    on_object: Callable[[Claimed, str], None] | None = None,
+) -> DrainReport:
+    """Claim and process the day's claimable objects (within `scope`) until none is left or
+    `max_objects` / `max_bytes` are reached; never raises for one object."""
+    report = DrainReport(day)
+    clients = clients or S3Clients(registry)
+    readers = flowlogs_readers(registry)
+    indexes = _Indexes(registry, day)
+    url = registry.database_url
+    with LeaseKeeper(url, run_id, lease, clock) as keeper:
+        while report.claims < max_objects:
+            remaining_bytes = None if max_bytes is None else max_bytes - report.bytes_read
+            if remaining_bytes is not None and remaining_bytes <= 0:
+                break
+            now = clock()
+            with session_scope(url) as session:
+                for integration_id, bucket, key in fail_exhausted(session, now):
+                    report.errors.append(f"s3://{bucket}/{key}: runs kept dying on it; failed")
+                    report.integrations.add(integration_id)
+                batch = claim_objects(
+                    session,
+                    day,
+                    run_id,
+                    now,
+                    scope=scope,
+                    max_objects=min(CLAIM_BATCH, max_objects - report.claims),
+                    max_bytes=remaining_bytes,
+                    lease=lease,
+                )
+            if not batch:
+                break
+            report.claims += len(batch)
+            keeper.hold(o.id for o in batch)
+            logs: list[LogEntry] = []
+            for claimed in batch:
+                outcome = _process_one(
+                    url, claimed, readers, indexes, clients, output_base, run_id, clock, report, logs
+                )
+                keeper.release(claimed.id)
+                if on_object is not None:
+                    on_object(claimed, outcome)
+            with session_scope(url) as session:
+                add_logs(session, logs)
+    return report
+
+
+def _process_one(
+    url: str,
+    claimed: Claimed,
+    readers: dict[int, Reader],
+    indexes: _Indexes,
+    clients: S3Clients,
+    output_base: str,
+    run_id: str,
+    clock: Clock,
+    report: DrainReport,
+    logs: list[LogEntry],
+) -> str:
     from cloudinsights_dagster.flowlogs.writer import output_path, process_object
 
-    report = PartitionReport(location_key, day)
-    readers = readers_for(registry, location_key)
-    logs = list_day(registry, location_key, day, readers, session_factory, now, report, reprocess)
-    _, _, region = location_key.partition("-")
-    day_start = datetime.fromisoformat(day).replace(tzinfo=UTC)
-    group_locations: dict[str, list[str]] = {}
-    for loc in registry.locations():
-        group_locations.setdefault(loc.account_group, []).append(loc.key)
-    indexes: dict[str, EniIndex] = {}
-    by_id = {r.integration_id: r for r in readers}
-
-    with session_scope(registry.database_url) as session:
-        pending = [
-            (o.id, o.integration_id, o.bucket, o.object_key)
-            for o in partition_objects(session, location_key, day, ["pending"])
-        ]
-    for object_id, integration_id, bucket, key in pending:
-        reader = by_id.get(integration_id)
-        details = {"bucket": bucket, "key": key}
-        if reader is None:  # its account group no longer monitors this location
-            _finish(
-                registry,
-                object_id,
-                "filtered",
+    bucket, key, integration_id = claimed.bucket, claimed.key, claimed.integration_id
+    details = {"bucket": bucket, "key": key}
+    report.integrations.add(integration_id)
+    report.locations.add(claimed.location_key)
+    region = claimed.location_key.partition("-")[2]
+    reader = readers.get(integration_id)
+    if reader is None or not indexes.monitors(reader.account_group, claimed.location_key):
+        return _record(
+            url,
+            claimed,
+            run_id,
+            "filtered",
+            clock(),
+            report,
+            error=f"{claimed.location_key} is not monitored by the integration's account group",
+        )
+    out = output_path(f"{output_base.rstrip('/')}/integration={integration_id}", bucket, key)
+    try:
+        body = (
+            clients.s3(reader, region)
+            .get_object(Bucket=bucket, Key=key, ExpectedBucketOwner=reader.account_id)["Body"]
+            .read()
+        )
+        report.bytes_read += len(body)
+        result = process_object(
+            body,
+            out,
+            indexes.index(reader.account_group, region),
+            (),
+            name=f"s3://{bucket}/{key}",
+        )
+    except (ClientError, BotoCoreError) as exc:
+        error = aws.error_message(exc)
+        now = clock()
+        logs.append(
+            LogEntry(
+                integration_id,
+                "logDownload",
+                "error",
+                f"could not download s3://{bucket}/{key}: {error}",
                 now,
-                error=f"{location_key} is not monitored by the integration's account group",
+                {**details, "api": "s3:GetObject", "error": error},
             )
-            report.objects["filtered"] += 1
-            continue
-        group = reader.account_group
-        if group not in indexes:
-            keys = sorted(set(group_locations.get(group, [])))
-            table = eni_table(
-                registry.database_url,
-                keys,
-                day_start - INVENTORY_MARGIN,
-                day_start + timedelta(days=1) + INVENTORY_MARGIN,
+        )
+        report.errors.append(f"s3://{bucket}/{key}: {error}")
+        return _record(url, claimed, run_id, "failed", now, report, error=f"download: {error}")
+    except FlowLogError as exc:
+        now = clock()
+        message = _parse_error_message(exc, bucket, key)
+        logs.append(
+            LogEntry(
+                integration_id,
+                "logParse",
+                "error",
+                message,
+                now,
+                {**details, "error": str(exc), "kind": _error_kind(exc)},
             )
-            accounts = {k.partition("-")[0] for k in keys}
-            indexes[group] = EniIndex(table, accounts)
-        out = output_path(f"{output_base.rstrip('/')}/integration={integration_id}", bucket, key)
-        try:
-            with tempfile.NamedTemporaryFile(suffix=".flowlog") as local:
-                s3 = _s3(registry, reader, region, session_factory)
-                s3.download_fileobj(
-                    bucket, key, local, ExtraArgs={"ExpectedBucketOwner": reader.account_id}
-                )
-                local.flush()
-                result = process_object(
-                    local.name, out, indexes[group], (), name=f"s3://{bucket}/{key}"
-                )
-        except (ClientError, BotoCoreError) as exc:
-            error = aws.error_message(exc)
-            logs.append(
-                LogEntry(
-                    integration_id,
-                    "logDownload",
-                    "error",
-                    f"could not download s3://{bucket}/{key}: {error}",
-                    now,
-                    {**details, "api": "s3:GetObject", "error": error},
-                )
+        )
+        report.errors.append(message)
+        return _record(url, claimed, run_id, "failed", now, report, error=message)
+    now = clock()
+    if result.records_filtered:
+        accounts = ", ".join(sorted(result.filtered_by_account)) or "?"
+        logs.append(
+            LogEntry(
+                integration_id,
+                "logFilter",
+                "warning",
+                f"{result.records_filtered} record(s) of s3://{bucket}/{key} belong to accounts "
+                f"no inventory integration of this account group monitors ({accounts}): not loaded",
+                now,
+                {**details, "accounts": sorted(result.filtered_by_account)},
             )
-            _finish(registry, object_id, "failed", now, error=f"download: {error}")
-            report.objects["failed"] += 1
-            report.errors.append(f"s3://{bucket}/{key}: {error}")
-            continue
-        except FlowLogError as exc:
-            message = str(exc)
-            if isinstance(exc, FlowLogFormatError):
-                missing = getattr(exc, "missing_fields", None) or []
-                message = (
-                    (
-                        f"s3://{bucket}/{key} lacks mandatory fields {', '.join(missing)}: "
-                        f"{recreate_hint(missing)}"
-                    )
-                    if missing
-                    else message
-                )
-            logs.append(
-                LogEntry(
-                    integration_id,
-                    "logParse",
-                    "error",
-                    message,
-                    now,
-                    {
-                        **details,
-                        "error": str(exc),
-                        "kind": "format"
-                        if isinstance(exc, FlowLogFormatError)
-                        else "corrupt"
-                        if isinstance(exc, FlowLogCorruptError)
-                        else "parse",
-                    },
-                )
-            )
-            _finish(registry, object_id, "failed", now, error=message)
-            report.objects["failed"] += 1
-            report.errors.append(message)
-            continue
-        if result.records_filtered:
-            accounts = ", ".join(sorted(result.filtered_by_account)) or "?"
-            logs.append(
-                LogEntry(
-                    integration_id,
-                    "logFilter",
-                    "warning",
-                    f"{result.records_filtered} record(s) of s3://{bucket}/{key} belong to accounts "
-                    f"no inventory integration of this account group monitors ({accounts}): not loaded",
-                    now,
-                    {**details, "accounts": sorted(result.filtered_by_account)},
-                )
-            )
-        _finish(registry, object_id, "loaded", now, result=result)
-        report.objects["loaded"] += 1
+        )
+    outcome = _record(url, claimed, run_id, "loaded", now, report, result=result)
+    if outcome == "loaded":
         report.records_read += result.records_read
         report.records_loaded += result.records_loaded
         report.records_filtered += result.records_filtered
         report.outputs.append(out)
-    with session_scope(registry.database_url) as session:
-        add_logs(session, logs)
-    return report
+    return outcome
 
 
-def _finish(
-    registry: Registry,
-    object_id: int,
-    status: str,
-    now: datetime,
-    *,
-    error: str | None = None,
-    result=None,
-) -> None:
-    with session_scope(registry.database_url) as session:
-        row = session.get(s.FlowLogObject, object_id)
-        row.status, row.error, row.processed_at = status, error, now
-        if result is not None:
-            row.records_read = result.records_read
-            row.records_loaded = result.records_loaded
-            row.records_filtered = result.records_filtered
-            row.output_path = result.out_path
+def _record(url, claimed: Claimed, run_id, status, now, report, *, error=None, result=None) -> str:
+    with session_scope(url) as session:
+        kept = finish_object(session, claimed.id, run_id, status, now, error=error, result=result)
+    if not kept:
+        report.lost_leases += 1
+        return "lost"
+    report.objects[status] += 1
+    return status
+
+
+def _parse_error_message(exc: FlowLogError, bucket: str, key: str) -> str:
+    if isinstance(exc, FlowLogFormatError):
+        missing = getattr(exc, "missing_fields", None) or []
+        if missing:
+            return (
+                f"s3://{bucket}/{key} lacks mandatory fields {', '.join(missing)}: "
+                f"{recreate_hint(missing)}"
+            )
+    return str(exc)
+
+
+def _error_kind(exc: FlowLogError) -> str:
+    if isinstance(exc, FlowLogFormatError):
+        return "format"
+    if isinstance(exc, FlowLogCorruptError):
+        return "corrupt"
+    return "parse"

@@ -1,15 +1,17 @@
 """Flow-log sensors: drain the collector's SQS queue into the ledger and request partition runs;
 keep the queue subscribed to every integration's topics."""
 
+from collections import Counter
+
 import dagster as dg
 
 from cloudinsights_dagster import partitions
 from cloudinsights_dagster.flowlogs.intake import take_in
-from cloudinsights_dagster.flowlogs.ledger import partitions_with_pending
+from cloudinsights_dagster.flowlogs.ledger import claimable_by_day
 from cloudinsights_dagster.flowlogs.queue import delete_messages, receive_batch
 from cloudinsights_dagster.flowlogs.runs import plan_runs
 from cloudinsights_dagster.flowlogs.subscriptions import subscribe_due_topics
-from cloudinsights_dagster.jobs import KIND_TAG, flowlog_job
+from cloudinsights_dagster.jobs import FLOWLOGS_KIND, KIND_TAG, flowlog_job
 from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResource
 from cloudinsights_dagster.warehouse.db import session_scope
 from cloudinsights_dagster.warehouse.schema import utcnow
@@ -17,48 +19,49 @@ from cloudinsights_dagster.warehouse.schema import utcnow
 # Stay well inside Dagster's 60 s sensor timeout: receive for at most this long per tick.
 RECEIVE_SECONDS = 20
 MAX_MESSAGES_PER_TICK = 1000
-ACTIVE_STATUSES = [
+# Runs requested but not started yet: they will claim work when they start.
+WAITING_STATUSES = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
 ]
+# A sensor-requested run claims at most this many objects (about 100 s of work at ~100k
+# records per object); the queued run coordinator bounds how many run at once.
+OBJECTS_PER_RUN = 1000
+MAX_NEW_RUNS_PER_TICK = 20
 
 
-def active_flowlog_partitions(instance: dg.DagsterInstance) -> set[tuple[str, str]]:
+def waiting_flowlog_runs(instance: dg.DagsterInstance) -> Counter[str]:
+    """Flow-log runs per day that are queued and not started yet."""
     runs = instance.get_runs(
-        filters=dg.RunsFilter(statuses=ACTIVE_STATUSES, tags={KIND_TAG: "flowlogs"})
+        filters=dg.RunsFilter(statuses=WAITING_STATUSES, tags={KIND_TAG: FLOWLOGS_KIND})
     )
-    return {
-        (run.tags["dagster/partition/location"], run.tags["dagster/partition/day"])
-        for run in runs
-        if "dagster/partition/location" in run.tags and "dagster/partition/day" in run.tags
-    }
+    return Counter(run.tags["dagster/partition"] for run in runs if "dagster/partition" in run.tags)
 
 
-def flowlog_run_requests(instance: dg.DagsterInstance, warehouse_url: str):
-    """Run requests (and missing location partitions) for partitions with pending objects."""
+def flowlog_run_requests(instance: dg.DagsterInstance, warehouse_url: str, now=None):
+    """Run requests for the days with objects waiting (a run that died does not block anything:
+    its objects come back when their leases expire)."""
     with session_scope(warehouse_url) as session:
-        pending = partitions_with_pending(session)
-    days = partitions.flowlog_days.get_partition_keys(dynamic_partitions_store=instance)
+        backlog = claimable_by_day(session, now or utcnow())
+    days = partitions.flowlog_days.get_partition_keys()
     plan = plan_runs(
-        pending,
-        active_flowlog_partitions(instance),
-        set(instance.get_dynamic_partitions(partitions.locations.name)),
+        backlog,
+        waiting_flowlog_runs(instance),
         days[0],
         days[-1],
+        OBJECTS_PER_RUN,
+        MAX_NEW_RUNS_PER_TICK,
     )
     requests = [
         dg.RunRequest(
-            partition_key=dg.MultiPartitionKey({"day": day, "location": location}),
-            tags={KIND_TAG: "flowlogs"},
+            partition_key=day,
+            run_config={"ops": {"flowlog_records": {"config": {"max_objects": OBJECTS_PER_RUN}}}},
+            tags={KIND_TAG: FLOWLOGS_KIND},
         )
-        for location, day in plan.partitions
+        for day in plan.runs
     ]
-    dynamic = (
-        [partitions.locations.build_add_request(plan.new_locations)] if plan.new_locations else []
-    )
-    return requests, dynamic, plan
+    return requests, plan
 
 
 @dg.sensor(
@@ -66,8 +69,8 @@ def flowlog_run_requests(instance: dg.DagsterInstance, warehouse_url: str):
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Receives S3 ObjectCreated notifications from the collector's SQS queue, records "
-    "every object in the ledger before deleting its message, and requests one run per "
-    "location x day partition with pending objects (never two at once for a partition).",
+    "every object in the ledger before deleting its message, and requests runs for the days with "
+    "objects waiting (about one per 1,000 objects; runs share a day through leased claims).",
 )
 def flowlog_queue_sensor(
     context: dg.SensorEvaluationContext,
@@ -86,15 +89,18 @@ def flowlog_queue_sensor(
             f"{len(messages)} message(s): {dict(intake.counts)}; "
             f"{len(not_deleted)} delete(s) failed and will be redelivered (the ledger dedupes)"
         )
-    requests, dynamic, plan = flowlog_run_requests(context.instance, warehouse.url)
-    for location, day in plan.out_of_range:
-        context.log.warning(f"{location} {day}: day outside the flow-log partitions; not loaded")
+    requests, plan = flowlog_run_requests(context.instance, warehouse.url)
+    for day in plan.out_of_range:
+        context.log.warning(
+            f"{day.objects} object(s) of {day.day}: day outside the flow-log partitions (set "
+            f"{partitions.FLOWLOG_START_ENV} earlier to load it); not loaded"
+        )
     if not queue_url and not requests:
         return dg.SkipReason(
             "no queue configured (set CLOUDINSIGHTS_QUEUE_URL, see "
             "`cloudinsights setup-queue`) and nothing pending"
         )
-    return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=dynamic)
+    return dg.SensorResult(run_requests=requests)
 
 
 @dg.sensor(

@@ -45,27 +45,43 @@ class ViewsReport:
 
 
 def _outputs(
-    session: Session, location_key: str, days: set[str], integration_ids: list[int]
+    session: Session,
+    location_key: str,
+    integration_ids: list[int],
+    span: tuple[datetime, datetime],
+    days: set[str],
 ) -> list[str]:
+    """Loaded outputs of the location whose records may fall in [span): by the records' own
+    time span (an index range), or by day for objects recorded without one."""
+    low, high = span
+    by_span = sa.and_(
+        s.FlowLogObject.first_start.is_not(None),
+        s.FlowLogObject.first_start < high,
+        s.FlowLogObject.last_end >= low,
+    )
+    by_day = sa.and_(s.FlowLogObject.first_start.is_(None), s.FlowLogObject.day.in_(sorted(days)))
     return list(
         session.scalars(
             sa.select(s.FlowLogObject.output_path)
             .where(
                 s.FlowLogObject.location_key == location_key,
-                s.FlowLogObject.day.in_(sorted(days)),
                 s.FlowLogObject.integration_id.in_(integration_ids),
                 s.FlowLogObject.status == "loaded",
                 s.FlowLogObject.output_path.is_not(None),
+                sa.or_(by_span, by_day),
             )
             .order_by(s.FlowLogObject.output_path)
         )
     )
 
 
-def _read(paths: list[str]) -> pa.Table | None:
+def _read(paths: list[str], columns: list[str] | None = None) -> pa.Table | None:
     if not paths:
         return None
-    return pads.dataset(paths, format="parquet").to_table()
+    dataset = pads.dataset(paths, format="parquet")
+    if columns is not None:
+        columns = [c for c in columns if c in dataset.schema.names]
+    return dataset.to_table(columns=columns)
 
 
 def _contributing_days(windows: set[datetime]) -> set[str]:
@@ -83,27 +99,71 @@ def _insert(session: Session, model, rows: list[dict]) -> None:
         session.execute(sa.insert(model), rows[start : start + _CHUNK])
 
 
+def refresh_run_views(database_url: str, run_id: str, now: datetime) -> list[ViewsReport]:
+    """Re-aggregate the windows touched by the objects a run loaded, per location and account
+    group: the work follows the run's records, not the size of the day."""
+    with session_scope(database_url) as session:
+        rows = session.execute(
+            sa.select(
+                s.FlowLogObject.location_key,
+                s.FlowLogObject.output_path,
+                s.Integration.account_group_id,
+            )
+            .join(s.Integration, s.Integration.id == s.FlowLogObject.integration_id)
+            .where(
+                s.FlowLogObject.claimed_by_run == run_id,
+                s.FlowLogObject.status == "loaded",
+                s.FlowLogObject.output_path.is_not(None),
+            )
+        ).all()
+        group_integrations: dict[int, list[int]] = defaultdict(list)
+        for integration_id, group_id in session.execute(
+            sa.select(s.Integration.id, s.Integration.account_group_id).where(
+                s.Integration.integration_type == "flowlogs"
+            )
+        ):
+            group_integrations[group_id].append(integration_id)
+    outputs: dict[tuple[int, str], list[str]] = defaultdict(list)
+    for location_key, path, group_id in rows:
+        outputs[(group_id, location_key)].append(path)
+    return [
+        _refresh_group(
+            database_url, group_id, sorted(group_integrations[group_id]), location_key, paths, now
+        )
+        for (group_id, location_key), paths in sorted(outputs.items())
+    ]
+
+
 def refresh_partition_views(
     database_url: str, location_key: str, day: str, now: datetime
 ) -> list[ViewsReport]:
-    """Re-aggregate the windows touched by partition (location, day), per account group."""
+    """Re-aggregate every window of a location's day (every loaded object of it), per group."""
     with session_scope(database_url) as session:
         rows = session.execute(
-            sa.select(s.FlowLogObject.integration_id, s.Integration.account_group_id)
+            sa.select(s.FlowLogObject.output_path, s.Integration.account_group_id)
             .join(s.Integration, s.Integration.id == s.FlowLogObject.integration_id)
             .where(
                 s.FlowLogObject.location_key == location_key,
                 s.FlowLogObject.day == day,
                 s.FlowLogObject.status == "loaded",
+                s.FlowLogObject.output_path.is_not(None),
             )
-            .distinct()
         ).all()
-    by_group: dict[int, list[int]] = defaultdict(list)
-    for integration_id, group_id in rows:
-        by_group[group_id].append(integration_id)
+        group_integrations: dict[int, list[int]] = defaultdict(list)
+        for integration_id, group_id in session.execute(
+            sa.select(s.Integration.id, s.Integration.account_group_id).where(
+                s.Integration.integration_type == "flowlogs"
+            )
+        ):
+            group_integrations[group_id].append(integration_id)
+    by_group: dict[int, list[str]] = defaultdict(list)
+    for path, group_id in rows:
+        by_group[group_id].append(path)
     return [
-        _refresh_group(database_url, group_id, sorted(ids), location_key, day, now)
-        for group_id, ids in sorted(by_group.items())
+        _refresh_group(
+            database_url, group_id, sorted(group_integrations[group_id]), location_key, paths, now
+        )
+        for group_id, paths in sorted(by_group.items())
     ]
 
 
@@ -112,17 +172,18 @@ def _refresh_group(
     group_id: int,
     integration_ids: list[int],
     location_key: str,
-    day: str,
+    new_outputs: list[str],
     now: datetime,
 ) -> ViewsReport:
     report = ViewsReport(location_key)
+    fresh = _read(new_outputs, ["start"])
+    touched = windows_of(fresh) if fresh is not None else set()
+    if not touched:
+        return report
+    span = (min(touched), max(touched) + timedelta(minutes=5))
     with session_scope(database_url) as session:
-        partition = _read(_outputs(session, location_key, {day}, integration_ids))
-        touched = windows_of(partition) if partition is not None else set()
-        if not touched:
-            return report
         records = _read(
-            _outputs(session, location_key, _contributing_days(touched), integration_ids)
+            _outputs(session, location_key, integration_ids, span, _contributing_days(touched))
         )
     throughput = aggregate_throughput(records, windows=touched)
     groups = _security_groups(database_url, location_key, max(touched))
