@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cloudinsights_dagster.flowlogs.fields import missing_mandatory, parse_log_format, recreate_hint
+from cloudinsights_dagster.flowlogs.ledger import expired_leases
 from cloudinsights_dagster.inventory.store import latest_snapshot
 from cloudinsights_dagster.registry import IntegrationInfo, Location, Registry
 from cloudinsights_dagster.warehouse import schema as s
@@ -262,6 +263,14 @@ def flowlogs_status(
         )
         .group_by(s.IntegrationLog.category)
     ).all()
+    stranded, oldest, runs = expired_leases(session, [info.id], now)
+    if stranded:
+        reasons.append(
+            f"{stranded} flow-log object(s) waiting past their lease since "
+            f"{oldest:%Y-%m-%d %H:%M} UTC: the run that claimed them stopped without finishing "
+            f"(run {', '.join(r[:8] for r in runs[:3]) or '?'} died or was killed); the next "
+            "flow-log run takes them over"
+        )
     for category, count in sorted(errors):
         if category == "check":
             reasons.append(f"{count} data-quality check failure(s) in the last 30 minutes")

@@ -182,7 +182,7 @@ def claim_objects(
     locked with SKIP LOCKED, so concurrent runs take disjoint sets; SQLite serializes writers.
     """
     query = (
-        sa.select(s.FlowLogObject)
+        sa.select(s.FlowLogObject.id, s.FlowLogObject.size)
         .where(s.FlowLogObject.day == day, _claimable(now))
         .order_by(s.FlowLogObject.id)
         .limit(max_objects)
@@ -190,29 +190,48 @@ def claim_objects(
     query = scope.where(query)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    claimed: list[Claimed] = []
+    chosen: list[int] = []
     total = 0
-    for row in session.scalars(query):
-        if max_bytes is not None and claimed and total + (row.size or 0) > max_bytes:
+    for object_id, size in session.execute(query):
+        if max_bytes is not None and chosen and total + (size or 0) > max_bytes:
             break
-        total += row.size or 0
-        row.status, row.claimed_by_run = "claimed", run_id
-        row.lease_expires_at = now + lease
-        row.attempts = (row.attempts or 0) + 1
-        claimed.append(
-            Claimed(
-                row.id,
-                row.integration_id,
-                row.bucket,
-                row.object_key,
-                row.location_key,
-                row.day,
-                row.size,
-                row.attempts,
-            )
+        total += size or 0
+        chosen.append(object_id)
+    if not chosen:
+        return []
+    until = now + lease
+    # Claim only what is still claimable when the write happens: a concurrent run may have
+    # taken some rows since the read (SQLite reads outside the write lock).
+    session.execute(
+        sa.update(s.FlowLogObject)
+        .where(s.FlowLogObject.id.in_(chosen), _claimable(now))
+        .values(
+            status="claimed",
+            claimed_by_run=run_id,
+            lease_expires_at=until,
+            attempts=s.FlowLogObject.attempts + 1,
         )
-    session.flush()
-    return claimed
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.execute(
+        sa.select(
+            s.FlowLogObject.id,
+            s.FlowLogObject.integration_id,
+            s.FlowLogObject.bucket,
+            s.FlowLogObject.object_key,
+            s.FlowLogObject.location_key,
+            s.FlowLogObject.day,
+            s.FlowLogObject.size,
+            s.FlowLogObject.attempts,
+        )
+        .where(
+            s.FlowLogObject.id.in_(chosen),
+            s.FlowLogObject.claimed_by_run == run_id,
+            s.FlowLogObject.lease_expires_at == until,
+        )
+        .order_by(s.FlowLogObject.id)
+    ).all()
+    return [Claimed(*row) for row in rows]
 
 
 def renew_leases(session: Session, run_id: str, ids: Iterable[int], until: datetime) -> int:

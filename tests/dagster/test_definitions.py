@@ -87,10 +87,17 @@ def test_definitions_snapshot():
     ]
     assert sorted(job.name for job in repo.get_all_jobs() if not job.name.startswith("__")) == [
         "flowlog_job",
+        "flowlog_quality_job",
+        "flowlog_reconcile_job",
         "inventory_job",
         "status_job",
     ]
-    assert sorted(s.name for s in repo.schedule_defs) == ["inventory_schedule", "status_schedule"]
+    assert sorted(s.name for s in repo.schedule_defs) == [
+        "flowlog_quality_schedule",
+        "flowlog_reconcile_schedule",
+        "inventory_schedule",
+        "status_schedule",
+    ]
     assert sorted(s.name for s in repo.sensor_defs) == [
         "flowlog_queue_sensor",
         "location_sync_sensor",
@@ -109,3 +116,29 @@ def test_definitions_snapshot():
         "traffic_views": "views",
         "integration_status": "status",
     }
+
+
+def test_flowlog_partitions_stay_within_dagster_guidance():
+    """Days only, from the configured first day: 4,000 locations add no partitions."""
+    repo = defs.get_repository_def()
+    records = repo.asset_graph.get(dg.AssetKey("flowlog_records"))
+    assert records.partitions_def == partitions.flowlog_days
+    assert partitions.flowlog_days.start.date().isoformat() == "2026-01-01"
+    assert len(partitions.flowlog_days.get_partition_keys()) <= 366 + 1
+    checks = {k.name for k in repo.asset_graph.asset_check_keys}
+    assert {"mandatory_fields_and_domains", "great_expectations_suite"} <= checks
+    assert "notified_objects_complete" in checks
+
+
+def test_flowlog_start_date_is_configurable_and_checked(monkeypatch):
+    from datetime import date
+
+    import pytest
+
+    monkeypatch.setenv(partitions.FLOWLOG_START_ENV, "2026-11-30")
+    assert partitions.flowlog_start_date() == "2026-11-30"
+    monkeypatch.delenv(partitions.FLOWLOG_START_ENV)
+    assert partitions.flowlog_start_date(date(2026, 12, 2)) == "2026-09-03"
+    monkeypatch.setenv(partitions.FLOWLOG_START_ENV, "yesterday")
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        partitions.flowlog_start_date()
