@@ -28,7 +28,9 @@ FLOWLOGS_KIND = "flowlogs"
 # location (~2 CPU-s), which would cost more than most runs' records.
 flowlog_job = dg.define_asset_job(
     "flowlog_job",
-    selection=dg.AssetSelection.assets(flowlog_records, traffic_views),
+    # The nightly checks (Great Expectations, reconciliation) have jobs of their own.
+    selection=dg.AssetSelection.assets(flowlog_records, traffic_views)
+    - dg.AssetSelection.checks(great_expectations_suite, notified_objects_complete),
     tags={KIND_TAG: FLOWLOGS_KIND},
     executor_def=dg.in_process_executor,
     description="Claim and process a batch of one day's pending flow-log objects (every location, "

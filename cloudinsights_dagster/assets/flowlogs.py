@@ -1,6 +1,8 @@
 """Flow-log assets: enriched flow records per day, fed by the queue sensor and backfillable over
 any past day (all locations, or some accounts or locations through run config)."""
 
+from datetime import timedelta
+
 import dagster as dg
 import pyarrow.dataset as pads
 from pydantic import Field
@@ -47,6 +49,11 @@ class FlowLogRunConfig(dg.Config):
     )
     max_bytes: int = Field(
         default=8 * 1024**3, description="Compressed bytes this run reads at most (about)."
+    )
+    lease_seconds: int = Field(
+        default=600,
+        description="How long a claim lasts without renewal (renewed every third of it while "
+        "the run works): after a crash, the objects return to the pool this long after.",
     )
 
 
@@ -108,6 +115,7 @@ def flowlog_records(
         scope=scope,
         max_objects=config.max_objects,
         max_bytes=config.max_bytes,
+        lease=timedelta(seconds=config.lease_seconds),
         clients=clients,
     )
     for error in report.errors[:50]:
