@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from datetime import UTC, datetime
 
@@ -26,8 +25,8 @@ from cloudinsights_dagster.assets.inventory import config_changes, inventory_sna
 from cloudinsights_dagster.definitions import defs
 from cloudinsights_dagster.demo_world import build_world
 from cloudinsights_dagster.flowlogs.queue import setup_queue
-from cloudinsights_dagster.flowlogs.subscriptions import subscribe_due_topics
 from cloudinsights_dagster.flowlogs.sample import Eni, flow_log_gzip, object_key, sample_records
+from cloudinsights_dagster.flowlogs.subscriptions import subscribe_due_topics
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResource
 from cloudinsights_dagster.run_time import SNAPSHOT_TIME_TAG
@@ -217,23 +216,17 @@ def test_a_killed_run_blocks_nothing_and_the_day_completes_by_itself(world):
 
 
 def test_two_runs_share_a_day_without_overlap(world):
+    """Two run processes drain the same day at once, each claiming half of it."""
     registry, resources, url, home, total = world
     instance = _instance_and_inventory(resources)
-    (request,) = _tick(instance, resources).run_requests
-    failures: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            _run(instance, request, lease_seconds=600, max_objects=OBJECTS // 2)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not failures
+    assert [r.partition_key for r in _tick(instance, resources).run_requests] == [DAY]
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    script = KILLED_RUN.replace('"lease_seconds": %d', '"lease_seconds": %d, "max_objects": %d')
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script % (600, OBJECTS // 2, DAY)], env=env)
+        for _ in range(2)
+    ]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
     assert _statuses(url) == {"loaded": OBJECTS}
     with get_engine(url).connect() as conn:
         runs = set(conn.execute(sa.select(s.FlowLogObject.claimed_by_run)).scalars())
