@@ -10,7 +10,7 @@ DAGSTER_HOME ?= $(CLOUDINSIGHTS_HOME)/dagster
 # Only the demo and the UI share the local instance; tests make their own.
 LOCAL := CLOUDINSIGHTS_HOME="$(CLOUDINSIGHTS_HOME)" DAGSTER_HOME="$(DAGSTER_HOME)"
 
-.PHONY: setup demo test ui bench lint format validate clean
+.PHONY: setup demo test ui bench bench-scale lint format validate clean
 
 $(STAMP): $(INSTALL_INPUTS)
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ ui: setup $(DAGSTER_HOME)/dagster.yaml
 
 bench: setup
 	$(BIN)/python bench/run_all.py
+
+# Flow-log runs as users run them: sensor intake, run fixed cost, per-object and per-record cost.
+bench-scale: setup
+	mkdir -p bench-out
+	$(BIN)/python bench/bench_flowlog_runs.py --json-out bench-out/flowlog_runs.json
 
 validate: setup
 	$(BIN)/dagster definitions validate -w workspace.yaml

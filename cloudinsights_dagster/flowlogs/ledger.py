@@ -138,7 +138,9 @@ class Scope:
             query = query.where(s.FlowLogObject.location_key.in_(sorted(self.locations)))
         if self.accounts:
             query = query.where(
-                sa.or_(*(s.FlowLogObject.location_key.like(f"{a}-%") for a in sorted(self.accounts)))
+                sa.or_(
+                    *(s.FlowLogObject.location_key.like(f"{a}-%") for a in sorted(self.accounts))
+                )
             )
         return query
 

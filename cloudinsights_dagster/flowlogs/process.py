@@ -248,7 +248,16 @@ def drain_day(
             logs: list[LogEntry] = []
             for claimed in batch:
                 outcome = _process_one(
-                    url, claimed, readers, indexes, clients, output_base, run_id, clock, report, logs
+                    url,
+                    claimed,
+                    readers,
+                    indexes,
+                    clients,
+                    output_base,
+                    run_id,
+                    clock,
+                    report,
+                    logs,
                 )
                 keeper.release(claimed.id)
                 if on_object is not None:

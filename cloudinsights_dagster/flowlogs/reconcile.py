@@ -46,7 +46,9 @@ class ReconcileReport:
         return sum(self.missed.values())
 
 
-def _buckets_by_location(session, location_keys: list[str]) -> dict[str, dict[tuple[str, str], set]]:
+def _buckets_by_location(
+    session, location_keys: list[str]
+) -> dict[str, dict[tuple[str, str], set]]:
     """location -> {(bucket, prefix): integrations seen there} from the ledger and inventory."""
     found: dict[str, dict[tuple[str, str], set]] = {k: {} for k in location_keys}
     rows = session.execute(

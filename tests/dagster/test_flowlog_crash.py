@@ -194,7 +194,9 @@ def test_a_killed_run_blocks_nothing_and_the_day_completes_by_itself(world):
     assert zombie.status == dg.DagsterRunStatus.STARTED  # nobody marks it failed here
 
     time.sleep(LEASE_SECONDS + 0.5)
-    (flows,) = [v for v in compute_status(registry, datetime.now(UTC)) if v.integration.name == "flows"]
+    (flows,) = [
+        v for v in compute_status(registry, datetime.now(UTC)) if v.integration.name == "flows"
+    ]
     assert flows.status == "connected_with_warning"
     assert any("waiting past their lease" in reason for reason in flows.reasons)
 

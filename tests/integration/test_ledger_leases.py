@@ -124,7 +124,9 @@ def test_a_changed_object_loses_its_claim(ledger):
     url, integration_id = ledger
     (claimed,) = _claim(url, "run-a", T0, max_objects=1)
     with session_scope(url) as session:
-        ref = ObjectRef(integration_id, "b", claimed.key, "new-etag", 200, claimed.location_key, DAY)
+        ref = ObjectRef(
+            integration_id, "b", claimed.key, "new-etag", 200, claimed.location_key, DAY
+        )
         assert upsert_object(session, ref, "notification", now=T0) == "changed"
     with session_scope(url) as session:
         assert not finish_object(session, claimed.id, "run-a", "loaded", T0)
