@@ -289,13 +289,14 @@ def run_flow_logs(registry, settings, worlds, start: datetime) -> bool:
                 resources=resources,
             )
         )
-        say(f"sensor tick: {len(tick.run_requests)} partition run(s) requested")
+        say(f"sensor tick: {len(tick.run_requests)} flow-log run(s) requested")
         for request in tick.run_requests:
             result = dg.materialize(
                 [flowlog_records, traffic_views],
                 instance=instance,
                 resources=resources,
                 partition_key=request.partition_key,
+                run_config=request.run_config,
                 tags=request.tags,
             )
             meta = result.asset_materializations_for_node("flowlog_records")[0].metadata
