@@ -111,7 +111,8 @@ def inventory_snapshot(
         )
     by_type = ", ".join(f"{t} {n}" for t, n in counts.most_common(5))
     summary = [
-        f"{len(keys)} location(s) at {at.isoformat()}; resources by type: {by_type or 'none'}",
+        f"{len(keys)} location(s) at {at.isoformat()}, {len(denied_rows)} denied or failed "
+        f"API call(s); resources by type: {by_type or 'none'}",
         markdown_table(
             location_rows,
             ("location", "completeness", "resources", "new versions", "closed versions"),
@@ -132,7 +133,6 @@ def inventory_snapshot(
     return dg.MaterializeResult(
         metadata={
             "resources": sum(counts.values()),
-            "denied_or_failed_apis": len(denied_rows),
             "summary": dg.MetadataValue.md("\n\n".join(summary)),
         },
         check_results=[
