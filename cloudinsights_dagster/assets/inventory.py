@@ -109,10 +109,10 @@ def inventory_snapshot(
             description="no location could be stored: " + "; ".join(problems[:5]),
             metadata={"locations": len(keys)},
         )
-    by_type = ", ".join(f"{t} {n}" for t, n in counts.most_common(5))
     summary = [
+        # Counts by resource type are in the warehouse (`inventory_snapshots`), not here.
         f"{len(keys)} location(s) at {at.isoformat()}, {len(denied_rows)} denied or failed "
-        f"API call(s); resources by type: {by_type or 'none'}",
+        "API call(s)",
         markdown_table(
             location_rows,
             ("location", "completeness", "resources", "new versions", "closed versions"),
