@@ -24,6 +24,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -162,6 +163,7 @@ def main() -> int:
             ticks.append({"tick": "steady", **_run_tick(instance, keys, at, args.per_run)})
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
     header = ("tick", "locations", "runs", "seconds", "events", "event B/loc", "compute B/loc")
     print(" | ".join(header))
