@@ -15,6 +15,7 @@ BENCHMARKS = [
     "bench_inventory_store.py",
     "bench_flowlogs.py",
     "bench_flowlog_runs.py",
+    "bench_dagster_storage.py",
 ]
 
 

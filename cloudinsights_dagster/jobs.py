@@ -19,6 +19,10 @@ inventory_job = dg.define_asset_job(
     "inventory_job",
     selection=dg.AssetSelection.assets(inventory_snapshot, config_changes, topology),
     tags={KIND_TAG: "inventory"},
+    # One process for the three steps: the multiprocess executor starts a process per step, each
+    # paying the ~2 CPU-s of imports and adding its own worker events and compute-log files.
+    # The locations inside a step already run in parallel threads.
+    executor_def=dg.in_process_executor,
     description="Snapshot a range of locations, derive their config changes and topology.",
 )
 

@@ -13,6 +13,10 @@ from cloudinsights_dagster.resources import WarehouseResource
 from cloudinsights_dagster.run_time import run_time
 from cloudinsights_dagster.warehouse.db import session_scope
 
+# Dagster copies a range run's metadata into every partition's materialization (and the step
+# output): keep it small and bounded, whatever the number of locations (a few hundred bytes each).
+SUMMARY_ROWS = 10
+
 COMPLETENESS = "snapshot_complete"
 REFERENTIAL = "references_resolve"
 DUPLICATES = "no_duplicate_ids"
@@ -26,7 +30,7 @@ def _check(name: str, outcome: checks.CheckOutcome, severity: dg.AssetCheckSever
         metadata={
             "problems": len(outcome.problems),
             "details": dg.MetadataValue.md(
-                "\n".join(f"- {p}" for p in outcome.problems[:50]) or "none"
+                "\n".join(f"- {p}" for p in outcome.problems[:SUMMARY_ROWS]) or "none"
             ),
         },
     )
@@ -76,50 +80,60 @@ def inventory_snapshot(
     for report in reports:
         if report.error:
             problems.append(f"{report.location_key}: {report.error}")
-            context.log.error(f"{report.location_key}: {report.error}")
         counts.update(report.result.counts_by_type)
         for outcome in report.denied + report.failed:
             denied_rows.append(
                 (report.location_key, outcome.action, outcome.outcome, (outcome.error or "")[:120])
             )
-        location_rows.append(
-            (
-                report.location_key,
-                report.result.completeness,
-                len(report.result.records),
-                report.write.versions_opened if report.write else "-",
-                report.write.versions_closed if report.write else "-",
+        opened = report.write.versions_opened if report.write else 0
+        closed = report.write.versions_closed if report.write else 0
+        state = "not stored" if report.error else report.result.completeness
+        # Only the locations worth a look (not complete, not stored, or changed) are listed.
+        if state != "complete" or opened or closed:
+            location_rows.append(
+                (report.location_key, state, len(report.result.records), opened, closed)
             )
-        )
+    rank = {"not stored": 0, "failed": 1, "partial": 2}
+    location_rows.sort(key=lambda r: (rank.get(r[1], 3), -(r[3] + r[4]), r[0]))
     completeness = checks.across_locations(checks.completeness, results)
     referential = checks.across_locations(checks.referential_integrity, results)
     duplicates = checks.across_locations(checks.duplicate_ids, results)
-    context.log.info(f"snapshot at {at.isoformat()} of {len(keys)} location(s)")
+    # One line per run, not per location: the event log grows with runs, not locations.
+    context.log.info(
+        f"snapshot at {at.isoformat()} of {len(keys)} location(s), {len(problems)} not stored"
+    )
+    if problems:
+        context.log.error("not stored: " + "; ".join(problems[:SUMMARY_ROWS]))
     if problems and len(problems) == len(reports):
         raise dg.Failure(
             description="no location could be stored: " + "; ".join(problems[:5]),
             metadata={"locations": len(keys)},
         )
+    summary = [
+        # Counts by resource type are in the warehouse (`inventory_snapshots`), not here.
+        f"{len(keys)} location(s) at {at.isoformat()}, {len(denied_rows)} denied or failed "
+        "API call(s)",
+        markdown_table(
+            location_rows,
+            ("location", "completeness", "resources", "new versions", "closed versions"),
+            limit=SUMMARY_ROWS,
+        )
+        if location_rows
+        else "every location complete and unchanged",
+    ]
+    if denied_rows:
+        summary.append(
+            markdown_table(
+                [(loc, api, outcome, err[:60]) for loc, api, outcome, err in denied_rows],
+                ("location", "denied or failed API", "outcome", "error"),
+                limit=SUMMARY_ROWS,
+            )
+        )
+    # Each metadata entry costs ~170 bytes of envelope in every partition's event: few entries.
     return dg.MaterializeResult(
         metadata={
-            "snapshot_time": at.isoformat(),
-            "locations": len(keys),
             "resources": sum(counts.values()),
-            "denied_or_failed_apis": len(denied_rows),
-            "resources_by_type": dg.MetadataValue.md(
-                markdown_table(sorted(counts.items()), ("resource type", "count"), limit=40)
-            ),
-            "locations_table": dg.MetadataValue.md(
-                markdown_table(
-                    location_rows,
-                    ("location", "completeness", "resources", "new versions", "closed versions"),
-                )
-            ),
-            "denied_apis": dg.MetadataValue.md(
-                markdown_table(denied_rows, ("location", "API", "outcome", "error"))
-                if denied_rows
-                else "none"
-            ),
+            "summary": dg.MetadataValue.md("\n\n".join(summary)),
         },
         check_results=[
             _check(COMPLETENESS, completeness, dg.AssetCheckSeverity.WARN),
@@ -155,17 +169,12 @@ def config_changes(
                 for change in snapshot.changes:
                     by_type[f"{change.resource_type} {change.change_type}"] += 1
                     by_kind[change.change_type] += 1
+    counts = ", ".join(f"{kind} {by_kind[kind]}" for kind in ("created", "deleted", "modified"))
+    summary = f"{snapshots} snapshot(s) compared: {counts}"
+    if by_type:
+        summary += "\n\n" + markdown_table(
+            sorted(by_type.items(), key=lambda kv: -kv[1]), ("change", "count"), limit=SUMMARY_ROWS
+        )
     return dg.MaterializeResult(
-        metadata={
-            "snapshots_compared": snapshots,
-            "changes": sum(by_kind.values()),
-            "created": by_kind["created"],
-            "deleted": by_kind["deleted"],
-            "modified": by_kind["modified"],
-            "changes_by_type": dg.MetadataValue.md(
-                markdown_table(sorted(by_type.items()), ("change", "count"), limit=40)
-                if by_type
-                else "no changes"
-            ),
-        }
+        metadata={"changes": sum(by_kind.values()), "summary": dg.MetadataValue.md(summary)}
     )

@@ -129,7 +129,8 @@ def test_snapshots_and_changes_across_two_accounts_and_regions(worlds, database_
         # Topology: one version per location at the baseline, a new one only where it changed
         # (the deleted subnet), with the changed entities marked in the picture.
         topo = second.asset_materializations_for_node("topology")[0].metadata
-        assert topo["locations"].value == 4 and topo["changed_entities"].value >= 1
+        assert topo["summary"].value.startswith("4 location(s)")
+        assert topo["changed_entities"].value >= 1
         with get_engine(database_url).connect() as conn:
             versions = conn.execute(
                 sa.select(s.TopologyNode.location_key, s.TopologyNode.as_of).distinct()
