@@ -238,6 +238,20 @@ class _RuleSets:
         self.history = history
         self.ids: dict[tuple, int] = {}
         self.sets: list[RuleSet] = []
+        self._rules: dict[tuple[str, str, int], tuple] = {}
+
+    def group_rules(self, v: Version) -> tuple:
+        """The rules of one security-group version (parsed once)."""
+        key = (v.resource_type, v.resource_id, v.valid_from)
+        if key not in self._rules:
+            self._rules[key] = tuple(security_group_rules(v.data))
+        return self._rules[key]
+
+    def acl_entries(self, v: Version) -> tuple:
+        key = (v.resource_type, v.resource_id, v.valid_from)
+        if key not in self._rules:
+            self._rules[key] = tuple(network_acl_entries(v.data))
+        return self._rules[key]
 
     def id_of(self, state: _State) -> int:
         if state.key is None:
@@ -245,9 +259,7 @@ class _RuleSets:
         found = self.ids.get(state.key)
         if found is not None:
             return found
-        rules = tuple(
-            r for v in state.group_versions.values() for r in security_group_rules(v.data)
-        )
+        rules = tuple(r for v in state.group_versions.values() for r in self.group_rules(v))
         acl_key = state.key[1]
         acl = None
         if acl_key is not None:
@@ -256,7 +268,7 @@ class _RuleSets:
                 for v in self.history.versions("network_acl", acl_key[0])
                 if v.valid_from == acl_key[1]
             )
-            acl = tuple(network_acl_entries(version.data))
+            acl = self.acl_entries(version)
         self.ids[state.key] = len(self.sets)
         self.sets.append(RuleSet(rules, acl, None if acl_key is None else acl_key[0]))
         return self.ids[state.key]
@@ -456,6 +468,7 @@ def explain_rejects(
             seg_rule_set,
             seg_states,
             compiled,
+            sets,
             response[first],
             resp_port[first],
             (prev_rule, change_type, change_id, change_t),
@@ -463,13 +476,44 @@ def explain_rejects(
     for i in np.flatnonzero(~known):
         detail[i] = seg_detail.get((int(c_eni[i]), int(c_seg[i])))
 
-    # Sum the records per (window, combination), then per output key.
+    # The output key of each combination: what it shows (the combination key minus the segment,
+    # the peer's groups and the response port), then the records summed per (window, key).
+    def codes(values: list) -> np.ndarray:
+        encoded = pc.dictionary_encode(pa.array(values, pa.string()))
+        return np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(), np.int64)
+
+    c_time = np.array([-1 if v is None else v for v in change_t], np.int64)
+    outcome_first, outcome = _unique_rows(
+        [
+            reason.astype(np.int64),
+            codes(rule_id),
+            codes(prev_rule),
+            codes(change_type),
+            codes(change_id),
+            c_time,
+            codes(detail),
+        ]
+    )
+    out_first, out_of_combo = _unique_rows(
+        [
+            eni_codes[first],
+            direction[first],
+            addr_codes[first],
+            peer_codes[first],
+            dstport[first],
+            proto[first],
+            outcome,
+        ]
+    )
+    n_out = max(len(out_first), 1)
     window = floor_window(t)
-    w_codes, w_first = np.unique(window, return_inverse=True)
-    key = w_first.astype(np.int64) * max(n, 1) + combo
+    w_codes, w_index = np.unique(window, return_inverse=True)
+    key = w_index.astype(np.int64) * n_out + out_of_combo[combo]
     groups, inverse = np.unique(key, return_inverse=True)
-    g_combo = groups % max(n, 1)
-    g_window = w_codes[groups // max(n, 1)]
+    g_out = groups % n_out
+    g_window = w_codes[groups // n_out]
+    g_first = first[out_first[g_out]]  # a record of the group
+    g_combo = out_first[g_out]  # a combination of the group
 
     def sums(name: str) -> np.ndarray:
         values = ints(name, 0) if name != "flows" else np.ones(len(t), np.int64)
@@ -478,10 +522,11 @@ def explain_rejects(
     def per_group(values: list, type_: pa.DataType) -> pa.Array:
         return pa.array(values, type_).take(pa.array(g_combo))
 
+    del outcome_first
     eni_str = pa.array(eni_list + [None], pa.string())
     peer_str = pa.array(peer_list + [None], pa.string())
     addr_str = pa.array(addr_values.to_pylist() + [None], pa.string())
-    g_first = first[g_combo]
+    ports = dstport[g_first]
     table = pa.table(
         {
             "window_start": pa.array(g_window, pa.int64()).cast(TIMESTAMP),
@@ -495,8 +540,8 @@ def explain_rejects(
             "peer_interface_id": peer_str.take(
                 pa.array(_last_is_null(peer_codes[g_first], len(peer_list)))
             ),
-            "dstport": pa.array(np.where(dstport[g_first] < 0, 0, dstport[g_first]), pa.int32()),
-            "protocol": pa.array(proto[g_first], pa.int32()),
+            "dstport": pa.array(ports, pa.int32(), mask=ports < 0),
+            "protocol": pa.array(proto[g_first], pa.int32(), mask=proto[g_first] < -1),
             "reason": pa.array(np.array(REASONS, object)[reason[g_combo]], pa.string()),
             "rule_id": per_group(rule_id, pa.string()),
             "previous_rule_id": per_group(prev_rule, pa.string()),
@@ -509,26 +554,16 @@ def explain_rejects(
             "bytes": sums("bytes"),
         }
     )
-    # Records that differ only in what the key drops (source port, peer groups) merge here.
-    null_ports = pc.if_else(pc.less(table["dstport"], 0), None, table["dstport"])
-    table = table.set_column(table.schema.get_field_index("dstport"), "dstport", null_ports)
-    grouped = table.group_by(list(REASON_KEYS), use_threads=False).aggregate(
-        [(m, "sum") for m in ("flows", "packets", "bytes")]
-    )
-    grouped = grouped.rename_columns([*REASON_KEYS, "flows", "packets", "bytes"])
     order = pc.sort_indices(
-        grouped,
+        table,
         sort_keys=[
             ("window_start", "ascending"),
             ("flows", "descending"),
             ("bytes", "descending"),
-            *((k, "ascending") for k in REASON_KEYS if k != "window_start"),
+            *((k, "ascending") for k in ("interface_id", "peer_address", "dstport", "reason")),
         ],
     )
-    grouped = grouped.take(order)
-    return pa.table({f.name: grouped[f.name].cast(f.type) for f in REASONS_SCHEMA}).cast(
-        REASONS_SCHEMA
-    )
+    return table.take(order).cast(REASONS_SCHEMA)
 
 
 def _last_is_null(codes: np.ndarray, null_index: int) -> np.ndarray:
@@ -544,6 +579,7 @@ def _history(
     seg_rule_set: dict[tuple[int, int], int],
     seg_states: dict[tuple[int, int], _State],
     compiled,
+    sets: _RuleSets,
     response: np.ndarray,
     resp_port: np.ndarray,
     out: tuple[list, list, list, list],
@@ -579,9 +615,7 @@ def _history(
                 for s in range(seg_then + 1, int(c_seg[i]) + 1):
                     state = seg_states[(eni_code, s)]
                     group = state.group_versions.get(rule.group_id)
-                    same = group is not None and any(
-                        r == rule for r in security_group_rules(group.data)
-                    )
+                    same = group is not None and rule in sets.group_rules(group)
                     if not same:
                         when = points[s - 1]
                         prev_rule[i] = rule.rule_id

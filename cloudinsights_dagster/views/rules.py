@@ -26,6 +26,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -64,6 +65,7 @@ def parse_address(text: str | None) -> tuple[int, int, int]:
     return address.version, value >> 64, value & 0xFFFFFFFFFFFFFFFF
 
 
+@lru_cache(maxsize=65536)
 def parse_cidr(text: str) -> tuple[int, int, int, int, int]:
     """A CIDR -> (family, net high, net low, mask high, mask low) over 128 bits."""
     try:
@@ -389,12 +391,17 @@ def first_match(compiled: Compiled, table: str, p: Probes, egress: np.ndarray | 
 
 
 def _matches(t: _Table, row, p: Probes, probe, membership) -> np.ndarray:
+    # The cheap protocol and port test first; the address test only on the pairs that pass.
     proto = t.proto[row]
     pp = p.protocol[probe]
-    port = p.port[probe]
     ok = (proto == -1) | (proto == pp)
     ported = (proto == 6) | (proto == 17)
+    port = p.port[probe]
     ok &= ~ported | ((port >= t.lo[row]) & (port <= t.hi[row]))
+    sel = np.flatnonzero(ok)
+    if not len(sel):
+        return ok
+    row, probe = row[sel], probe[sel]
     group = t.group[row]
     is_cidr = group < 0
     addr = (
@@ -410,7 +417,8 @@ def _matches(t: _Table, row, p: Probes, probe, membership) -> np.ndarray:
         addr = np.where(is_cidr, addr, member)
     else:
         addr &= is_cidr
-    return ok & addr
+    ok[sel] = addr
+    return ok
 
 
 def _membership(compiled: Compiled, p: Probes):
