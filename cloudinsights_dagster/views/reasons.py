@@ -279,6 +279,19 @@ def _unique_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     n = len(columns[0])
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    # Packed into one int64 key when the value ranges allow (one sort instead of a lexsort).
+    packed = np.zeros(n, np.int64)
+    radix = 1
+    for c in columns:
+        lo, hi = int(c.min()), int(c.max())
+        span = hi - lo + 1
+        if radix * span >= 2**62:
+            break
+        packed += (c.astype(np.int64) - lo) * radix
+        radix *= span
+    else:
+        _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
+        return first, inverse.reshape(-1)
     order = np.lexsort(columns[::-1])
     new = np.zeros(n, bool)
     new[0] = True
@@ -317,7 +330,7 @@ def explain_rejects(
     if not mask.any():
         return empty_reasons()
     rows = np.flatnonzero(mask)
-    rec = records.take(pa.array(rows))
+    rec = records if len(rows) == records.num_rows else records.take(pa.array(rows))
     t = seconds[rows]
     direction = direction[rows]
     egress = direction == 1
@@ -407,18 +420,20 @@ def explain_rejects(
     )
     c_eni, c_seg = eni_codes[first], segment[first]
     c_rs = np.array(
-        [seg_rule_set[(int(e), int(s))] for e, s in zip(c_eni, c_seg, strict=True)], np.int64
+        [seg_rule_set[k] for k in zip(c_eni.tolist(), c_seg.tolist(), strict=True)], np.int64
     )
-    parsed = [parse_address(a) for a in addr_values.to_pylist()] + [(0, 0, 0)]
+    parsed = np.array(
+        [parse_address(a) for a in addr_values.to_pylist()] + [(0, 0, 0)], dtype=object
+    ).reshape(-1, 3)
     c_addr = addr_codes[first]
     probes = Probes(
         np.maximum(c_rs, 0),
         direction[first],
         proto[first],
         dstport[first],
-        np.array([parsed[a][0] for a in c_addr], np.int8),
-        np.array([parsed[a][1] for a in c_addr], np.uint64),
-        np.array([parsed[a][2] for a in c_addr], np.uint64),
+        parsed[c_addr, 0].astype(np.int8),
+        parsed[c_addr, 1].astype(np.uint64),
+        parsed[c_addr, 2].astype(np.uint64),
         peer_groups[first],
         list(group_sets),
     )
@@ -595,7 +610,7 @@ def _history(
         if not len(todo):
             return
         rs = np.array(
-            [seg_rule_set[(int(e), int(b))] for e, b in zip(c_eni[todo], back, strict=True)],
+            [seg_rule_set[k] for k in zip(c_eni[todo].tolist(), back.tolist(), strict=True)],
             np.int64,
         )
         has = rs >= 0
