@@ -16,6 +16,7 @@ BENCHMARKS = [
     "bench_flowlogs.py",
     "bench_flowlog_runs.py",
     "bench_dagster_storage.py",
+    "bench_reasons.py",
 ]
 
 

@@ -625,6 +625,36 @@ def logs_prune(older_than: str) -> None:
     click.echo(f"deleted {deleted} log entr{'y' if deleted == 1 else 'ies'}")
 
 
+@main.command("rejects")
+@ACCOUNT_GROUP_OPTION
+@click.option("--since", default="2h", show_default=True, help="ISO time or duration back.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@JSON_OPTION
+@fail_cleanly
+def rejects_command(account_group: str, since: str, limit: int, as_json: bool) -> None:
+    """Top rejected flows of an account group with why they were rejected."""
+    from cloudinsights_dagster.settings import load_settings
+    from cloudinsights_dagster.views.reasons_query import top_rejects
+
+    try:
+        rows = top_rejects(load_settings().database_url, account_group, _parse_time(since), limit)
+    except LookupError as exc:
+        raise Failure(str(exc).strip("'\"")) from None
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        click.echo("no rejected flows")
+    protocols = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6"}
+    for row in rows:
+        proto = protocols.get(row["protocol"], str(row["protocol"]))
+        click.echo(
+            f"{row['flows']:>8} flows  {row['direction'] or '?':7} {row['interface_id']}  "
+            f"peer {row['peer_address']}  {proto}/{row['dstport']}  {row['reason']}"
+        )
+        click.echo(f"           {row['explanation']}")
+
+
 # `cloudinsights flowlogs check|parse`: its module keeps heavy imports inside the commands.
 from cloudinsights_dagster.flowlogs.cli import flowlogs as _flowlogs  # noqa: E402
 

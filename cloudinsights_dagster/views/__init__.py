@@ -5,7 +5,9 @@
 * :mod:`.rejected`: rejected flows per window by source, destination, port and protocol, with
   the destination resource and its security groups, by impact (rejected_traffic);
 * :mod:`.impact`: the ENIs a config change touched and their traffic in the windows before and
-  after it (change_impact);
+  after it, and what each can explain of a shift (change_impact, rank_impacts);
+* :mod:`.reasons` (rule model in :mod:`.rules`): why each rejected flow was rejected, against
+  the security groups and network ACLs as they were at its time (reject_reasons);
 * :mod:`.topology`: nodes and edges of a location's network (topology_nodes / topology_edges)
   and their SVG picture.
 
@@ -15,7 +17,15 @@ time, so a late file only adds to the windows its records fall in.
 
 from __future__ import annotations
 
-from .impact import change_impact, change_impacts, impact_windows, touched_interfaces
+from .impact import (
+    change_effect,
+    change_impact,
+    change_impacts,
+    impact_windows,
+    rank_impacts,
+    touched_interfaces,
+)
+from .reasons import REASONS_SCHEMA, InventoryHistory, explain_rejects
 from .rejected import REJECTED_SCHEMA, aggregate_rejected, merge_rejected
 from .throughput import (
     THROUGHPUT_SCHEMA,
@@ -28,7 +38,12 @@ from .throughput import (
 from .topology import build_topology, changed_node_ids, render_svg
 
 __all__ = [
+    "REASONS_SCHEMA",
     "REJECTED_SCHEMA",
+    "InventoryHistory",
+    "change_effect",
+    "explain_rejects",
+    "rank_impacts",
     "THROUGHPUT_SCHEMA",
     "WINDOW_SECONDS",
     "aggregate_rejected",

@@ -22,6 +22,19 @@ window holding ``change_time`` counts as "after"), and gives the change in rejec
 bytes. ``change_time`` is when a snapshot saw the change: the change itself happened during the
 snapshot interval before it, so part of the effect may already show in the last "before"
 window; the per-window ``series`` shows it.
+
+Ranking (what a change can explain): a window in which the touched ENIs logged nothing has no
+figures (``has_data`` false in the series), not zeros. The change's ``shift`` is the rejected
+flows of its own window (the first one it can fully act on, or the next one with data) minus
+those of the last window with data before it: a spike two windows later belongs to a later
+change, not to this one. :func:`change_effect` says which way the change can move rejects
+(``raise``: an allow rule removed or narrowed, a deny entry added, a group detached;
+``lower``: the opposite; ``none``: a rename, tags, descriptions; ``either``: anything else), and
+``explains`` is true when the shift is significant (at least 20 % of the mean rejected flows
+of the windows with data before the change, and at least one flow) and its sign is one the
+effect allows. ``score``
+orders candidate changes: explaining changes first, by the size of the shift they explain, then
+by closeness (a shift in the change's window counts fully, one in the next window half).
 """
 
 from __future__ import annotations
@@ -192,6 +205,7 @@ def change_impact(
     first = change_window - windows * WINDOW_SECONDS
     end = change_window + windows * WINDOW_SECONDS
     per_window = {first + i * WINDOW_SECONDS: _zero() for i in range(2 * windows)}
+    seen: set[int] = set()  # windows with rows of the touched ENIs (the others have no data)
 
     if touched_ids and throughput.num_rows:
         seconds, valid = seconds_array(throughput["window_start"])
@@ -209,6 +223,7 @@ def change_impact(
         if mask.any():
             rows = throughput.take(pa.array(np.flatnonzero(mask)))
             _accumulate(per_window, seconds[mask], rows)
+            seen = {int(w) for w in np.unique(seconds[mask])}
 
     before, after = _zero(), _zero()
     series = []
@@ -221,9 +236,20 @@ def change_impact(
             {
                 "window_start": datetime.fromtimestamp(w, UTC).isoformat().replace("+00:00", "Z"),
                 "phase": phase,
+                "has_data": w in seen,
                 **figures,
             }
         )
+    effect = change_effect(change)
+    shift, distance = _shift(per_window, seen, change_window)
+    level = [per_window[w]["rejected_flows"] for w in seen if w < change_window]
+    noise = max(1.0, SIGNIFICANT * (sum(level) / len(level))) if level else 1.0
+    significant = shift is not None and abs(shift) >= noise
+    explains = significant and (
+        (shift > 0 and effect in ("raise", "either"))
+        or (shift < 0 and effect in ("lower", "either"))
+    )
+    score = abs(shift) / (1 + distance) if explains and shift is not None else 0.0
     return {
         "location_key": change.get("location_key"),
         "change_time": change_time,
@@ -241,7 +267,85 @@ def change_impact(
         "rejected_flows_delta": after["rejected_flows"] - before["rejected_flows"],
         "rejected_bytes_delta": after["rejected_bytes"] - before["rejected_bytes"],
         "series": series,
+        "effect": effect,
+        "rejected_flows_shift": shift,
+        "explains": explains,
+        "score": float(score),
+        "explanation": _explanation(effect, shift, explains, distance, significant),
     }
+
+
+def _shift(
+    per_window: dict[int, dict[str, int]], seen: set[int], change_window: int
+) -> tuple[int | None, int]:
+    """(rejected flows of the change's window, or the next with data, minus the last window
+    with data before it; how many windows after the change's window that one is)."""
+    before = [w for w in per_window if w < change_window and w in seen]
+    after = [w for w in per_window if w >= change_window and w in seen]
+    if not before or not after:
+        return None, 0
+    first = after[0]
+    value = per_window[first]["rejected_flows"] - per_window[before[-1]]["rejected_flows"]
+    return value, (first - change_window) // WINDOW_SECONDS
+
+
+def _explanation(
+    effect: str, shift: int | None, explains: bool, distance: int, significant: bool
+) -> str:
+    if shift is None:
+        return "no traffic of the touched ENIs on both sides of the change"
+    if not significant:
+        return f"rejected flows did not shift at the change ({shift:+d}, within the usual level)"
+    way = "rose" if shift > 0 else "fell"
+    if not explains:
+        return f"rejected flows {way} by {abs(shift)}, which a change of effect {effect} cannot explain"
+    late = f" {distance} window(s) after the change's window" if distance else ""
+    return f"rejected flows {way} by {abs(shift)}{late}; the change can explain it ({effect})"
+
+
+SIGNIFICANT = 0.2  # a shift counts from 20 % of the level before (at least one flow)
+_NEUTRAL_FIELDS = ("name", "tags", "description", "group_name")
+_RULE_LISTS = ("ip_permissions", "ip_permissions_egress")
+
+
+def change_effect(change: Mapping) -> str:
+    """Which way a config change can move rejected traffic: raise, lower, none or either."""
+    fields = list(change.get("changed_fields") or ())
+    resource_type = change.get("resource_type")
+    if change.get("change_type") != "modified":
+        return "either"
+    paths = [str(f.get("path", "")) for f in fields]
+    roots = [p.split(".", 1)[0].split("[", 1)[0] for p in paths]
+    if roots and all(r in _NEUTRAL_FIELDS for r in roots):
+        return "none"
+    ways: set[str] = set()
+    for f, root in zip(fields, roots, strict=True):
+        before, after = f.get("before"), f.get("after")
+        if root in _NEUTRAL_FIELDS:
+            continue
+        if resource_type == "security_group" and root in _RULE_LISTS:
+            if before is not None and after is None:
+                ways.add("raise")
+            elif before is None and after is not None:
+                ways.add("lower")
+            else:
+                ways.add("either")
+        elif resource_type == "network_acl" and root == "entries":
+            entry = before if after is None else after
+            allow = str((entry or {}).get("rule_action", "")).lower() == "allow"
+            if before is None or after is None:
+                added = before is None
+                ways.add("lower" if added == allow else "raise")
+            else:
+                ways.add("either")
+        elif resource_type == "network_interface" and root == "security_group_ids":
+            old, new = set(before or ()), set(after or ())
+            ways.add("raise" if new < old else "lower" if old < new else "either")
+        else:
+            ways.add("either")
+    if not ways:
+        return "none"
+    return ways.pop() if len(ways) == 1 else "either"
 
 
 def _accumulate(per_window: dict[int, dict[str, int]], seconds: np.ndarray, rows: pa.Table):
@@ -293,3 +397,17 @@ def change_impacts(
         )
         throughput = throughput.take(pa.array(np.flatnonzero(mask)))
     return [change_impact(c, touched_interfaces(c, records), throughput, windows) for c in changes]
+
+
+def rank_impacts(impacts: Iterable[Mapping]) -> list[Mapping]:
+    """Candidate changes, best explanation first: explaining changes by score, then the rest
+    (ties by change time, latest first, then resource id)."""
+    return sorted(
+        impacts,
+        key=lambda i: (
+            not i.get("explains"),
+            -float(i.get("score") or 0.0),
+            -as_utc(i["change_time"]).timestamp(),
+            str(i.get("resource_id")),
+        ),
+    )

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from cloudinsights_dagster.inventory.store import inventory_as_of
 from cloudinsights_dagster.views.impact import change_impacts, impact_windows
+from cloudinsights_dagster.views.reasons import explain_rejects, history_from_session
 from cloudinsights_dagster.views.rejected import aggregate_rejected
 from cloudinsights_dagster.views.throughput import (
     THROUGHPUT_SCHEMA,
@@ -27,6 +28,7 @@ from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import session_scope
 
 IMPACT_WINDOWS = 3  # five-minute windows before and after a change
+REASON_HISTORY = timedelta(days=7)  # how far back a removed rule is looked for
 _CHUNK = 1000
 
 
@@ -36,6 +38,8 @@ class ViewsReport:
     windows: int = 0
     throughput_rows: int = 0
     rejected_rows: int = 0
+    reason_rows: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)  # reason -> rejected flows
     impacts: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
@@ -188,9 +192,17 @@ def _refresh_group(
     throughput = aggregate_throughput(records, windows=touched)
     groups = _security_groups(database_url, location_key, max(touched))
     rejected = aggregate_rejected(records, windows=touched, security_groups=groups)
+    with session_scope(database_url) as session:
+        history = history_from_session(
+            session,
+            [location_key],
+            min(touched) - REASON_HISTORY,
+            max(touched) + timedelta(minutes=5),
+        )
+    reasons = explain_rejects(records, history, windows=touched)
     report.windows = len(touched)
     with session_scope(database_url) as session:
-        for model in (s.EntityThroughput, s.RejectedTraffic):
+        for model in (s.EntityThroughput, s.RejectedTraffic, s.RejectReason):
             session.execute(
                 sa.delete(model).where(
                     model.account_group_id == group_id,
@@ -210,6 +222,11 @@ def _refresh_group(
             row["destination_security_group_ids"] = row["destination_security_group_ids"] or []
         _insert(session, s.EntityThroughput, t_rows)
         _insert(session, s.RejectedTraffic, r_rows)
+        reason_rows = _reason_rows(session, group_id, location_key, reasons)
+        _insert(session, s.RejectReason, reason_rows)
+        report.reason_rows = len(reason_rows)
+        for row in reason_rows:
+            report.reasons[row["reason"]] = report.reasons.get(row["reason"], 0) + row["flows"]
         report.impacts = _refresh_impacts(session, group_id, location_key, touched, now)
     report.throughput_rows, report.rejected_rows = len(t_rows), len(r_rows)
     talkers: dict[tuple[str, str], int] = defaultdict(int)
@@ -230,6 +247,37 @@ def _refresh_group(
         for r in sorted(r_rows, key=lambda r: -r["bytes"])[:10]
     ]
     return report
+
+
+def _reason_rows(session: Session, group_id: int, location_key: str, reasons: pa.Table):
+    """reject_reasons rows, with the config-change event of each removal when there is one."""
+    rows = reasons.to_pylist()
+    wanted = {
+        (r["change_time"], r["change_resource_type"], r["change_resource_id"])
+        for r in rows
+        if r["change_time"] is not None
+    }
+    ids: dict[tuple, int] = {}
+    if wanted:
+        found = session.execute(
+            sa.select(
+                s.ConfigChange.id,
+                s.ConfigChange.change_time,
+                s.ConfigChange.resource_type,
+                s.ConfigChange.resource_id,
+            ).where(
+                s.ConfigChange.location_key == location_key,
+                s.ConfigChange.change_time.in_(sorted({w[0] for w in wanted})),
+            )
+        )
+        ids = {(t, rt, ri): i for i, t, rt, ri in found}
+    for row in rows:
+        row["account_group_id"] = group_id
+        row["location_key"] = location_key
+        row["config_change_id"] = ids.get(
+            (row["change_time"], row["change_resource_type"], row["change_resource_id"])
+        )
+    return rows
 
 
 def _security_groups(database_url: str, location_key: str, at: datetime) -> dict[str, list[str]]:
@@ -322,6 +370,11 @@ def _refresh_impacts(
                 rejected_bytes_delta=impact["rejected_bytes_delta"],
                 series=impact["series"],
                 computed_at=now,
+                effect=impact["effect"],
+                rejected_flows_shift=impact["rejected_flows_shift"],
+                explains=impact["explains"],
+                score=impact["score"],
+                explanation=impact["explanation"],
             )
         )
         count += 1

@@ -368,6 +368,48 @@ class ChangeImpact(Base):
     rejected_bytes_delta: Mapped[int] = mapped_column(sa.BigInteger)
     series: Mapped[list[Any]]
     computed_at: Mapped[datetime]
+    # What the change can explain (views/impact.py): effect raise/lower/none/either, the shift
+    # of rejected flows at its window (None: no data on one side), and its ranking score.
+    effect: Mapped[str | None] = mapped_column(sa.String(8))
+    rejected_flows_shift: Mapped[int | None] = mapped_column(sa.BigInteger)
+    explains: Mapped[bool | None]
+    score: Mapped[float | None]
+    explanation: Mapped[str | None] = mapped_column(sa.String(256))
+
+
+class RejectReason(Base):
+    """Why rejected flows were rejected (views/reasons.py), per window, ENI, peer, port."""
+
+    __tablename__ = "reject_reasons"
+    __table_args__ = (
+        sa.Index("ix_reject_reasons_window", "account_group_id", "location_key", "window_start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_group_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("account_groups.id", ondelete="CASCADE")
+    )
+    location_key: Mapped[str] = mapped_column(sa.String(64))
+    window_start: Mapped[datetime]
+    interface_id: Mapped[str | None] = mapped_column(sa.String(64))
+    direction: Mapped[str | None] = mapped_column(sa.String(8))
+    peer_address: Mapped[str | None] = mapped_column(sa.String(64))
+    peer_interface_id: Mapped[str | None] = mapped_column(sa.String(64))
+    dstport: Mapped[int | None]
+    protocol: Mapped[int | None]
+    reason: Mapped[str] = mapped_column(sa.String(16))
+    rule_id: Mapped[str | None] = mapped_column(sa.String(512))
+    previous_rule_id: Mapped[str | None] = mapped_column(sa.String(512))
+    change_resource_type: Mapped[str | None] = mapped_column(sa.String(64))
+    change_resource_id: Mapped[str | None] = mapped_column(sa.String(256))
+    change_time: Mapped[datetime | None]
+    config_change_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("config_changes.id", ondelete="SET NULL")
+    )
+    detail: Mapped[str | None] = mapped_column(sa.String(256))
+    flows: Mapped[int] = mapped_column(sa.BigInteger)
+    packets: Mapped[int] = mapped_column(sa.BigInteger)
+    bytes: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class TopologyNode(Base):

@@ -2,6 +2,7 @@
 two account groups each count a shared flow once, and a security-group rule removal followed by
 rejected traffic shows in change_impact (SQLite and PostgreSQL)."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pyarrow.dataset as pads
@@ -167,3 +168,41 @@ def test_rule_removal_then_rejects_shows_in_change_impact(world):
     assert rejected and all(r.window_start >= T0 + timedelta(minutes=10) for r in rejected)
     inbound = [r for r in rejected if r.destination_interface_id in {e.interface_id for e in ENIS}]
     assert inbound and all(r.destination_security_group_ids == ["sg-web"] for r in inbound)
+
+
+def test_rejects_after_a_rule_removal_are_explained_in_reject_reasons(world, monkeypatch):
+    from click.testing import CliRunner
+
+    from cloudinsights_dagster.cli import main
+
+    registry, flows, tmp_path = world
+    start = int(T0.timestamp())
+    after = sample_records(ACCOUNT, ENIS, start + 600, 400, seed=5, reject_share=0.9)
+    deliver(registry, flows, tmp_path, "after", after, groups=("g1",))
+    (report,) = refresh_partition_views(registry.database_url, LOC, DAY, T0)
+    assert report.reason_rows > 0 and sum(report.reasons.values()) == report.rejected_flows
+    with get_engine(registry.database_url).connect() as conn:
+        change_id = conn.scalar(sa.select(s.ConfigChange.id))
+        rows = conn.execute(sa.select(s.RejectReason)).all()
+        (impact,) = conn.execute(sa.select(s.ChangeImpact)).all()
+    assert impact.effect == "raise"
+    ingress = [r for r in rows if r.direction == "ingress"]
+    assert ingress and {r.reason for r in ingress} <= {"no_rule_allows"}
+    https = [r for r in ingress if r.dstport == 443 and r.protocol == 6]
+    assert https
+    for r in https:
+        assert r.previous_rule_id == "sg-web:ingress:tcp/443/0.0.0.0/0"
+        assert (r.change_resource_id, r.config_change_id) == ("sg-web", change_id)
+    others = [r for r in ingress if not (r.dstport == 443 and r.protocol == 6)]
+    assert all(r.previous_rule_id is None for r in others)
+
+    monkeypatch.setenv("CLOUDINSIGHTS_DATABASE_URL", registry.database_url)
+    monkeypatch.setenv("CLOUDINSIGHTS_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(
+        main, ["rejects", "--account-group", "g1", "--since", "2026-04-01T00:00:00", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.output)
+    assert listed and listed == sorted(listed, key=lambda r: -r["flows"])
+    assert sum(r["flows"] for r in listed) <= report.rejected_flows
+    assert CliRunner().invoke(main, ["rejects", "--account-group", "nope"]).exit_code == 1

@@ -1,0 +1,682 @@
+"""Why traffic was rejected (table ``reject_reasons``): each rejected flow record is evaluated
+against the security groups and the network ACL of the ENI that logged it, as the inventory's
+temporal versions had them at the record's start (see views/rules.py for the rule model).
+
+The ENI that logged the record is where AWS rejected it: an ``ingress`` record was rejected on
+its way in (the peer is the source, the rules read are the ENI's inbound rules and its subnet
+ACL's inbound entries, ACL first as the packet meets it first); an ``egress`` record on its way
+out (the peer is the destination; security groups first, then the ACL's outbound entries).
+
+Reasons:
+
+* ``no_rule_allows``: no security-group rule allows it. When one did before, ``previous_rule_id``
+  names it (``sg-id:direction:rule-key``) and ``change_resource_type`` / ``change_resource_id``
+  / ``change_time`` the change that took it away (the rule removed or narrowed, or the group
+  detached from the ENI), as the snapshot that first saw it.
+* ``nacl_deny``: the network ACL denies it: ``rule_id`` is the deciding entry
+  (``acl-id:ingress/100``, or ``acl-id:ingress/32767`` for the default deny).
+* ``allowed``: the rules as we know them allow it (``rule_id``: the allowing rule), so the cause
+  lies elsewhere: an unmonitored resource, an inventory older than the change, an asymmetric
+  path, or a response whose connection AWS no longer tracked.
+* ``unknown``: no inventory version of the ENI (or of one of its groups) at that time.
+
+Statefulness: a record that looks like the response of a request (TCP flags with SYN-ACK, or,
+without flags, a source port below 1024 and a destination port from 1024) is allowed by the
+security groups when the other direction's rules allow the request (to the peer's port); the
+ACL, stateless, must still allow the response on its (ephemeral) port in its own direction.
+
+Everything per record is vectorized: records are keyed by (ENI, inventory segment: the interval
+between two version changes of the ENI, its groups or its VPC's ACLs), rule sets are shared by
+the segments that have the same versions, and only distinct (ENI, segment, direction, protocol,
+port, peer) combinations are evaluated, against compiled rule tables (rules.py).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .rules import (
+    DEFAULT_DENY,
+    Probes,
+    RuleSet,
+    compile_rule_sets,
+    evaluate,
+    network_acl_entries,
+    parse_address,
+    security_group_rules,
+)
+from .throughput import (
+    TIMESTAMP,
+    column_or_nulls,
+    encode,
+    floor_window,
+    lookup,
+    seconds_array,
+    traffic_mask,
+    window_mask,
+)
+
+REASONS = ("no_rule_allows", "nacl_deny", "allowed", "unknown")
+REASON_KEYS: tuple[str, ...] = (
+    "window_start",
+    "interface_id",
+    "direction",
+    "peer_address",
+    "peer_interface_id",
+    "dstport",
+    "protocol",
+    "reason",
+    "rule_id",
+    "previous_rule_id",
+    "change_resource_type",
+    "change_resource_id",
+    "change_time",
+    "detail",
+)
+REASONS_SCHEMA = pa.schema(
+    [
+        pa.field("window_start", TIMESTAMP, nullable=False),
+        pa.field("interface_id", pa.string()),
+        pa.field("direction", pa.string()),
+        pa.field("peer_address", pa.string()),
+        pa.field("peer_interface_id", pa.string()),
+        pa.field("dstport", pa.int32()),
+        pa.field("protocol", pa.int32()),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("rule_id", pa.string()),
+        pa.field("previous_rule_id", pa.string()),
+        pa.field("change_resource_type", pa.string()),
+        pa.field("change_resource_id", pa.string()),
+        pa.field("change_time", TIMESTAMP),
+        pa.field("detail", pa.string()),
+        pa.field("flows", pa.int64(), nullable=False),
+        pa.field("packets", pa.int64(), nullable=False),
+        pa.field("bytes", pa.int64(), nullable=False),
+    ]
+)
+_INF = np.iinfo(np.int64).max
+
+
+def empty_reasons() -> pa.Table:
+    return REASONS_SCHEMA.empty_table()
+
+
+@dataclass(frozen=True)
+class Version:
+    """One temporal version of an inventory resource (epoch seconds; valid_to None: current)."""
+
+    resource_type: str
+    resource_id: str
+    valid_from: int
+    valid_to: int | None
+    data: Mapping
+
+
+def _ts(moment: datetime | int) -> int:
+    if isinstance(moment, datetime):
+        return int(moment.timestamp())
+    return int(moment)
+
+
+class InventoryHistory:
+    """The versions of ENIs, security groups and network ACLs, queried by time."""
+
+    def __init__(self, versions: Iterable[Version]):
+        by_key: dict[tuple[str, str], list[Version]] = defaultdict(list)
+        for v in versions:
+            by_key[(v.resource_type, v.resource_id)].append(v)
+        self._versions = {k: sorted(vs, key=lambda v: v.valid_from) for k, vs in by_key.items()}
+        self._starts = {k: [v.valid_from for v in vs] for k, vs in self._versions.items()}
+        self._acls_by_vpc: dict[str | None, list[str]] = defaultdict(list)
+        for (rtype, rid), vs in self._versions.items():
+            if rtype == "network_acl":
+                for vpc in {v.data.get("vpc_id") for v in vs}:
+                    self._acls_by_vpc[vpc].append(rid)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple]) -> InventoryHistory:
+        """(resource_type, resource_id, valid_from, valid_to, data) rows (datetimes or seconds)."""
+        return cls(
+            Version(t, i, _ts(f), None if to is None else _ts(to), d) for t, i, f, to, d in rows
+        )
+
+    def versions(self, resource_type: str, resource_id: str) -> list[Version]:
+        return self._versions.get((resource_type, resource_id), [])
+
+    def at(self, resource_type: str, resource_id: str, t: int) -> Version | None:
+        key = (resource_type, resource_id)
+        starts = self._starts.get(key)
+        if not starts:
+            return None
+        i = bisect_right(starts, t) - 1
+        if i < 0:
+            return None
+        v = self._versions[key][i]
+        return v if v.valid_to is None or v.valid_to > t else None
+
+    def acl_ids(self, vpc_id: str | None) -> list[str]:
+        return self._acls_by_vpc.get(vpc_id, [])
+
+    def acl_for(self, subnet_id: str | None, vpc_id: str | None, t: int) -> Version | None:
+        """The ACL associated with the subnet at t, else the VPC's default ACL."""
+        default = None
+        for acl_id in self.acl_ids(vpc_id):
+            v = self.at("network_acl", acl_id, t)
+            if v is None:
+                continue
+            if subnet_id and subnet_id in (v.data.get("subnet_ids") or ()):
+                return v
+            if v.data.get("is_default"):
+                default = v
+        return default
+
+    def change_points(self, eni_id: str) -> list[int]:
+        """Every time the ENI, one of its groups or one of its VPC's ACLs got a new version."""
+        points: set[int] = set()
+        groups: set[str] = set()
+        vpcs: set[str | None] = set()
+        for v in self.versions("network_interface", eni_id):
+            points.add(v.valid_from)
+            if v.valid_to is not None:
+                points.add(v.valid_to)
+            groups.update(v.data.get("security_group_ids") or ())
+            vpcs.add(v.data.get("vpc_id"))
+        for g in groups:
+            for v in self.versions("security_group", g):
+                points.add(v.valid_from)
+                if v.valid_to is not None:
+                    points.add(v.valid_to)
+        for vpc in vpcs:
+            for acl_id in self.acl_ids(vpc):
+                for v in self.versions("network_acl", acl_id):
+                    points.add(v.valid_from)
+                    if v.valid_to is not None:
+                        points.add(v.valid_to)
+        return sorted(points)
+
+
+@dataclass
+class _State:
+    """The rule set (or why none) of an ENI in one segment."""
+
+    key: tuple | None  # versions that make up the rule set (None: unknown)
+    detail: str | None
+    group_versions: dict[str, Version]
+    eni_version: Version | None
+
+
+def _state(history: InventoryHistory, eni_id: str, t: int) -> _State:
+    eni = history.at("network_interface", eni_id, t)
+    if eni is None:
+        return _State(None, f"no inventory of {eni_id} at that time", {}, None)
+    groups: dict[str, Version] = {}
+    for g in sorted(eni.data.get("security_group_ids") or ()):
+        v = history.at("security_group", g, t)
+        if v is None:
+            return _State(None, f"no inventory of security group {g} at that time", {}, eni)
+        groups[g] = v
+    acl = history.acl_for(eni.data.get("subnet_id"), eni.data.get("vpc_id"), t)
+    key = (
+        tuple((g, v.valid_from) for g, v in groups.items()),
+        None if acl is None else (acl.resource_id, acl.valid_from),
+    )
+    return _State(key, None, groups, eni)
+
+
+class _RuleSets:
+    """Interned rule sets: one per distinct (group versions, ACL version)."""
+
+    def __init__(self, history: InventoryHistory):
+        self.history = history
+        self.ids: dict[tuple, int] = {}
+        self.sets: list[RuleSet] = []
+        self._rules: dict[tuple[str, str, int], tuple] = {}
+
+    def group_rules(self, v: Version) -> tuple:
+        """The rules of one security-group version (parsed once)."""
+        key = (v.resource_type, v.resource_id, v.valid_from)
+        if key not in self._rules:
+            self._rules[key] = tuple(security_group_rules(v.data))
+        return self._rules[key]
+
+    def acl_entries(self, v: Version) -> tuple:
+        key = (v.resource_type, v.resource_id, v.valid_from)
+        if key not in self._rules:
+            self._rules[key] = tuple(network_acl_entries(v.data))
+        return self._rules[key]
+
+    def id_of(self, state: _State) -> int:
+        if state.key is None:
+            return -1
+        found = self.ids.get(state.key)
+        if found is not None:
+            return found
+        rules = tuple(r for v in state.group_versions.values() for r in self.group_rules(v))
+        acl_key = state.key[1]
+        acl = None
+        if acl_key is not None:
+            version = next(
+                v
+                for v in self.history.versions("network_acl", acl_key[0])
+                if v.valid_from == acl_key[1]
+            )
+            acl = self.acl_entries(version)
+        self.ids[state.key] = len(self.sets)
+        self.sets.append(RuleSet(rules, acl, None if acl_key is None else acl_key[0]))
+        return self.ids[state.key]
+
+
+def _unique_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the first row of each distinct row, inverse: row -> distinct id)."""
+    n = len(columns[0])
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    # Packed into one int64 key when the value ranges allow (one sort instead of a lexsort).
+    packed = np.zeros(n, np.int64)
+    radix = 1
+    for c in columns:
+        lo, hi = int(c.min()), int(c.max())
+        span = hi - lo + 1
+        if radix * span >= 2**62:
+            break
+        packed += (c.astype(np.int64) - lo) * radix
+        radix *= span
+    else:
+        _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
+        return first, inverse.reshape(-1)
+    order = np.lexsort(columns[::-1])
+    new = np.zeros(n, bool)
+    new[0] = True
+    for c in columns:
+        s = c[order]
+        new[1:] |= s[1:] != s[:-1]
+    ids_sorted = np.cumsum(new) - 1
+    inverse = np.empty(n, np.int64)
+    inverse[order] = ids_sorted
+    return order[new], inverse
+
+
+def _strings(column) -> pa.ChunkedArray | pa.Array:
+    if pa.types.is_dictionary(column.type):
+        return column.cast(column.type.value_type)
+    return column if column.type == pa.string() else column.cast(pa.string())
+
+
+def explain_rejects(
+    records: pa.Table,
+    history: InventoryHistory,
+    windows: Iterable[datetime | str] | None = None,
+) -> pa.Table:
+    """Enriched flow records -> REASONS_SCHEMA rows, one per (window, ENI, direction, peer,
+    port, protocol, reason and its rule/change), with the summed flows, packets and bytes."""
+    if records.num_rows == 0:
+        return empty_reasons()
+    seconds, _ = seconds_array(records["start"])
+    a_codes, a_values = encode(column_or_nulls(records, "action"))
+    d_codes, d_values = encode(column_or_nulls(records, "flow_direction"))
+    direction = lookup(d_codes, d_values, {"ingress": 0, "egress": 1})
+    mask = traffic_mask(records) & (lookup(a_codes, a_values, {"REJECT": 1}) == 1)
+    mask &= direction >= 0
+    if windows is not None:
+        mask &= window_mask(floor_window(seconds), windows)
+    if not mask.any():
+        return empty_reasons()
+    rows = np.flatnonzero(mask)
+    rec = records if len(rows) == records.num_rows else records.take(pa.array(rows))
+    t = seconds[rows]
+    direction = direction[rows]
+    egress = direction == 1
+
+    def ints(name: str, fill: int) -> np.ndarray:
+        col = column_or_nulls(rec, name, pa.int64()).cast(pa.int64())
+        return np.asarray(pc.fill_null(col, fill).to_numpy(), np.int64)
+
+    proto = ints("protocol", -2)
+    dstport = ints("dstport", -1)
+    srcport = ints("srcport", -1)
+    flags = ints("tcp_flags", -1)
+    src = _strings(column_or_nulls(rec, "srcaddr", pa.string()))
+    dst = _strings(column_or_nulls(rec, "dstaddr", pa.string()))
+    peer_addr = pc.if_else(pa.array(egress), dst, src)
+    addr_codes, addr_values = encode(peer_addr)
+    eni_codes, eni_values = encode(column_or_nulls(rec, "interface_id", pa.string()))
+    peer_codes, peer_values = encode(column_or_nulls(rec, "peer_interface_id", pa.string()))
+    # A response: SYN-ACK seen, or (no SYN at all) from a service port to an ephemeral one.
+    syn_ack = (flags >= 0) & ((flags & 18) == 18)
+    no_syn = (flags < 0) | ((flags & 2) == 0)
+    response = (proto == 6) & syn_ack | (
+        no_syn & (srcport >= 0) & (srcport < 1024) & (dstport >= 1024)
+    )
+
+    # Segment of each record in its ENI's version history, and the rule set of each segment.
+    sets = _RuleSets(history)
+    eni_list = eni_values.to_pylist()
+    segment = np.zeros(len(t), np.int64)
+    seg_rule_set: dict[tuple[int, int], int] = {}
+    seg_detail: dict[tuple[int, int], str] = {}
+    seg_states: dict[tuple[int, int], _State] = {}
+    points_of: dict[int, list[int]] = {}
+    order = np.argsort(eni_codes, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, eni_codes[order][1:] != eni_codes[order][:-1], True])
+    for b0, b1 in zip(bounds[:-1], bounds[1:], strict=True):
+        idx = order[b0:b1]
+        code = int(eni_codes[idx[0]])
+        eni_id = eni_list[code] if code >= 0 else None
+        points = history.change_points(eni_id) if eni_id else []
+        points_of[code] = points
+        seg = np.searchsorted(np.asarray(points, np.int64), t[idx], side="right")
+        segment[idx] = seg
+        for s in range(len(points) + 1):
+            state = (
+                _state(history, eni_id, points[s - 1])
+                if s > 0 and eni_id
+                else _State(None, f"no inventory of {eni_id or 'the ENI'} at that time", {}, None)
+            )
+            seg_states[(code, s)] = state
+            seg_rule_set[(code, s)] = sets.id_of(state)
+            if state.detail:
+                seg_detail[(code, s)] = state.detail
+
+    # Security groups of the peer ENI at the record's time (for group-referencing rules).
+    group_sets: dict[frozenset[str], int] = {}
+    peer_groups = np.full(len(t), -1, np.int64)
+    peer_list = peer_values.to_pylist()
+    if (peer_codes >= 0).any():
+        order = np.argsort(peer_codes, kind="stable")
+        pb = np.flatnonzero(np.r_[True, peer_codes[order][1:] != peer_codes[order][:-1], True])
+        for b0, b1 in zip(pb[:-1], pb[1:], strict=True):
+            idx = order[b0:b1]
+            code = int(peer_codes[idx[0]])
+            if code < 0:
+                continue
+            versions = history.versions("network_interface", peer_list[code])
+            if not versions:
+                continue
+            starts = np.asarray([v.valid_from for v in versions], np.int64)
+            pick = np.maximum(np.searchsorted(starts, t[idx], side="right") - 1, 0)
+            codes = np.array(
+                [
+                    group_sets.setdefault(
+                        frozenset(v.data.get("security_group_ids") or ()), len(group_sets)
+                    )
+                    for v in versions
+                ],
+                np.int64,
+            )
+            peer_groups[idx] = codes[pick]
+
+    # Distinct combinations, evaluated once each.
+    resp_port = np.where(response, srcport, -1)
+    first, combo = _unique_rows(
+        [eni_codes, segment, direction, proto, dstport, addr_codes, peer_groups, resp_port]
+    )
+    c_eni, c_seg = eni_codes[first], segment[first]
+    c_rs = np.array(
+        [seg_rule_set[k] for k in zip(c_eni.tolist(), c_seg.tolist(), strict=True)], np.int64
+    )
+    parsed = np.array(
+        [parse_address(a) for a in addr_values.to_pylist()] + [(0, 0, 0)], dtype=object
+    ).reshape(-1, 3)
+    c_addr = addr_codes[first]
+    probes = Probes(
+        np.maximum(c_rs, 0),
+        direction[first],
+        proto[first],
+        dstport[first],
+        parsed[c_addr, 0].astype(np.int8),
+        parsed[c_addr, 1].astype(np.uint64),
+        parsed[c_addr, 2].astype(np.uint64),
+        peer_groups[first],
+        list(group_sets),
+    )
+    n = len(first)
+    reason = np.full(n, 3, np.int8)  # unknown
+    rule_id: list[str | None] = [None] * n
+    detail: list[str | None] = [None] * n
+    prev_rule: list[str | None] = [None] * n
+    change_type: list[str | None] = [None] * n
+    change_id: list[str | None] = [None] * n
+    change_t: list[int | None] = [None] * n
+    known = c_rs >= 0
+    compiled = None
+    if known.any() and sets.sets:
+        compiled = compile_rule_sets(sets.sets)
+        verdict = evaluate(compiled, probes, response[first], resp_port[first])
+        sg_ok = (verdict.sg_row >= 0) | verdict.as_response
+        acl_ok = verdict.acl_allows
+        c_egress = direction[first] == 1
+        acl_first = ~c_egress & ~acl_ok  # ingress: the ACL is met first
+        reason = np.where(
+            ~known,
+            3,
+            np.where(acl_first, 1, np.where(~sg_ok, 0, np.where(~acl_ok, 1, 2))),
+        ).astype(np.int8)
+        sg_labels, acl_labels = compiled.sg.labels, compiled.acl.labels
+        for i in np.flatnonzero(known):
+            r = reason[i]
+            if r == 1:
+                row = verdict.acl_row[i]
+                if row >= 0:
+                    rule_id[i] = acl_labels[row].rule_id
+                else:
+                    side = "egress" if c_egress[i] else "ingress"
+                    rule_id[i] = f"{sets.sets[c_rs[i]].acl_id}:{side}/{DEFAULT_DENY}"
+            elif r == 2:
+                row = verdict.sg_row[i]
+                rule_id[i] = sg_labels[row].rule_id if row >= 0 else None
+                if row < 0:
+                    detail[i] = "allowed as the response of an allowed request"
+        _history(
+            np.flatnonzero(reason == 0),
+            probes,
+            c_eni,
+            c_seg,
+            points_of,
+            seg_rule_set,
+            seg_states,
+            compiled,
+            sets,
+            response[first],
+            resp_port[first],
+            (prev_rule, change_type, change_id, change_t),
+        )
+    for i in np.flatnonzero(~known):
+        detail[i] = seg_detail.get((int(c_eni[i]), int(c_seg[i])))
+
+    # The output key of each combination: what it shows (the combination key minus the segment,
+    # the peer's groups and the response port), then the records summed per (window, key).
+    def codes(values: list) -> np.ndarray:
+        encoded = pc.dictionary_encode(pa.array(values, pa.string()))
+        return np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(), np.int64)
+
+    c_time = np.array([-1 if v is None else v for v in change_t], np.int64)
+    outcome_first, outcome = _unique_rows(
+        [
+            reason.astype(np.int64),
+            codes(rule_id),
+            codes(prev_rule),
+            codes(change_type),
+            codes(change_id),
+            c_time,
+            codes(detail),
+        ]
+    )
+    out_first, out_of_combo = _unique_rows(
+        [
+            eni_codes[first],
+            direction[first],
+            addr_codes[first],
+            peer_codes[first],
+            dstport[first],
+            proto[first],
+            outcome,
+        ]
+    )
+    n_out = max(len(out_first), 1)
+    window = floor_window(t)
+    w_codes, w_index = np.unique(window, return_inverse=True)
+    key = w_index.astype(np.int64) * n_out + out_of_combo[combo]
+    groups, inverse = np.unique(key, return_inverse=True)
+    g_out = groups % n_out
+    g_window = w_codes[groups // n_out]
+    g_first = first[out_first[g_out]]  # a record of the group
+    g_combo = out_first[g_out]  # a combination of the group
+
+    def sums(name: str) -> np.ndarray:
+        values = ints(name, 0) if name != "flows" else np.ones(len(t), np.int64)
+        return np.bincount(inverse, weights=values, minlength=len(groups)).astype(np.int64)
+
+    def per_group(values: list, type_: pa.DataType) -> pa.Array:
+        return pa.array(values, type_).take(pa.array(g_combo))
+
+    del outcome_first
+    eni_str = pa.array(eni_list + [None], pa.string())
+    peer_str = pa.array(peer_list + [None], pa.string())
+    addr_str = pa.array(addr_values.to_pylist() + [None], pa.string())
+    ports = dstport[g_first]
+    table = pa.table(
+        {
+            "window_start": pa.array(g_window, pa.int64()).cast(TIMESTAMP),
+            "interface_id": eni_str.take(
+                pa.array(_last_is_null(eni_codes[g_first], len(eni_list)))
+            ),
+            "direction": pa.array(np.where(direction[g_first] == 1, "egress", "ingress")),
+            "peer_address": addr_str.take(
+                pa.array(_last_is_null(addr_codes[g_first], len(addr_str) - 1))
+            ),
+            "peer_interface_id": peer_str.take(
+                pa.array(_last_is_null(peer_codes[g_first], len(peer_list)))
+            ),
+            "dstport": pa.array(ports, pa.int32(), mask=ports < 0),
+            "protocol": pa.array(proto[g_first], pa.int32(), mask=proto[g_first] < -1),
+            "reason": pa.array(np.array(REASONS, object)[reason[g_combo]], pa.string()),
+            "rule_id": per_group(rule_id, pa.string()),
+            "previous_rule_id": per_group(prev_rule, pa.string()),
+            "change_resource_type": per_group(change_type, pa.string()),
+            "change_resource_id": per_group(change_id, pa.string()),
+            "change_time": per_group(change_t, pa.int64()).cast(TIMESTAMP),
+            "detail": per_group(detail, pa.string()),
+            "flows": sums("flows"),
+            "packets": sums("packets"),
+            "bytes": sums("bytes"),
+        }
+    )
+    order = pc.sort_indices(
+        table,
+        sort_keys=[
+            ("window_start", "ascending"),
+            ("flows", "descending"),
+            ("bytes", "descending"),
+            *((k, "ascending") for k in ("interface_id", "peer_address", "dstport", "reason")),
+        ],
+    )
+    return table.take(order).cast(REASONS_SCHEMA)
+
+
+def _last_is_null(codes: np.ndarray, null_index: int) -> np.ndarray:
+    return np.where(codes < 0, null_index, codes)
+
+
+def _history(
+    todo: np.ndarray,
+    probes: Probes,
+    c_eni: np.ndarray,
+    c_seg: np.ndarray,
+    points_of: dict[int, list[int]],
+    seg_rule_set: dict[tuple[int, int], int],
+    seg_states: dict[tuple[int, int], _State],
+    compiled,
+    sets: _RuleSets,
+    response: np.ndarray,
+    resp_port: np.ndarray,
+    out: tuple[list, list, list, list],
+) -> None:
+    """For combinations no rule allows: the latest earlier segment whose rules allowed them,
+    the rule, and the change that ended it (vectorized per step back)."""
+    prev_rule, change_type, change_id, change_t = out
+    step = 1
+    while len(todo):
+        back = c_seg[todo] - step
+        alive = back >= 1
+        todo, back = todo[alive], back[alive]
+        if not len(todo):
+            return
+        rs = np.array(
+            [seg_rule_set[k] for k in zip(c_eni[todo].tolist(), back.tolist(), strict=True)],
+            np.int64,
+        )
+        has = rs >= 0
+        if has.any():
+            idx, rsi = todo[has], rs[has]
+            verdict = evaluate(
+                compiled, probes.take(idx, rule_set=rsi), response[idx], resp_port[idx]
+            )
+            allowed = verdict.sg_row >= 0
+            for j in np.flatnonzero(allowed):
+                i = idx[j]
+                rule = compiled.sg.labels[verdict.sg_row[j]]
+                eni_code = int(c_eni[i])
+                seg_then = int(c_seg[i] - step)
+                points = points_of[eni_code]
+                # The first version change after that segment that took the rule away.
+                for s in range(seg_then + 1, int(c_seg[i]) + 1):
+                    state = seg_states[(eni_code, s)]
+                    group = state.group_versions.get(rule.group_id)
+                    same = group is not None and rule in sets.group_rules(group)
+                    if not same:
+                        when = points[s - 1]
+                        prev_rule[i] = rule.rule_id
+                        change_t[i] = when
+                        if group is None and state.eni_version is not None:
+                            change_type[i] = "network_interface"
+                            change_id[i] = state.eni_version.resource_id
+                        else:
+                            change_type[i] = "security_group"
+                            change_id[i] = rule.group_id
+                        break
+            done = np.zeros(len(todo), bool)
+            done[np.flatnonzero(has)[allowed]] = True
+            todo = todo[~done]
+        step += 1
+
+
+def history_from_session(session, location_keys: Iterable[str], start: datetime, end: datetime):
+    """The ENI, security-group and ACL versions of these locations that were valid at some time
+    before `end` and not closed before `start` (pass a `start` early enough for the history of
+    removed rules: a week before the records, say)."""
+    import sqlalchemy as sa
+
+    from cloudinsights_dagster.warehouse import schema as s
+
+    keys = list(location_keys)
+    rows = session.execute(
+        sa.select(
+            s.InventoryResource.resource_type,
+            s.InventoryResource.resource_id,
+            s.InventoryResource.valid_from,
+            s.InventoryResource.valid_to,
+            s.InventoryResource.data,
+        ).where(
+            s.InventoryResource.location_key.in_(keys),
+            s.InventoryResource.resource_type.in_(
+                ["network_interface", "security_group", "network_acl"]
+            ),
+            s.InventoryResource.valid_from < end,
+            sa.or_(s.InventoryResource.valid_to.is_(None), s.InventoryResource.valid_to > start),
+        )
+    )
+    return InventoryHistory.from_rows(
+        (t, i, _aware(f), None if to is None else _aware(to), d) for t, i, f, to, d in rows
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,472 @@
+"""The security-group and network-ACL rule model, compiled into flat numpy tables so that many
+(peer address, port, protocol, direction) combinations are evaluated against many rule sets in a
+few vectorized passes.
+
+Input is the inventory's normalized data (inventory/collectors/security.py): a security group's
+``ip_permissions`` / ``ip_permissions_egress`` (one entry per protocol, port range and peer) and
+a network ACL's ``entries`` (direction, rule number, action, protocol, CIDR, port range).
+
+How AWS evaluates them, and how this model does:
+
+* protocol ``-1`` (``all``) matches every protocol; ``tcp`` 6, ``udp`` 17, ``icmp`` 1, ``icmpv6``
+  58 and any other number match that protocol only. Port ranges apply to TCP and UDP; ICMP rules
+  match whatever type and code (flow logs carry no ICMP type in the port fields).
+* CIDRs: IPv4 and IPv6, a rule of one family never matches an address of the other.
+* A security-group rule whose peer is a security group matches an address held by an ENI that
+  has that group (resolved through the ENIs' security groups at the same time). Prefix-list
+  peers are not resolved (their entries are not in the inventory): they match nothing.
+* Security groups only allow, and the union of an ENI's groups applies. They are stateful: the
+  response to an allowed request is allowed whatever the rules in its own direction say.
+* Network ACLs are stateless: entries in ascending rule number, the first that matches decides
+  (allow or deny); no match is the default deny (the ``*`` entry, rule number 32767).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+PROTOCOL_NUMBERS = {"all": -1, "-1": -1, "tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
+DEFAULT_DENY = 32767
+_U64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+class RuleError(ValueError):
+    """A rule the model cannot read (named with its resource and key)."""
+
+
+def protocol_number(value: object) -> int:
+    """'tcp' / '6' / '-1' / 'all' / 50 -> the IP protocol number (-1 for all)."""
+    text = "all" if value is None else str(value).lower()
+    if text in PROTOCOL_NUMBERS:
+        return PROTOCOL_NUMBERS[text]
+    try:
+        number = int(text)
+    except ValueError:
+        raise RuleError(f"protocol {value!r} is neither a name nor a number") from None
+    if not -1 <= number <= 255:
+        raise RuleError(f"protocol {value!r} is out of range -1..255")
+    return number
+
+
+def parse_address(text: str | None) -> tuple[int, int, int]:
+    """An address -> (family 4/6, high 64 bits, low 64 bits); (0, 0, 0) for none or bad."""
+    if not text or text == "-":
+        return 0, 0, 0
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return 0, 0, 0
+    value = int(address)
+    return address.version, value >> 64, value & 0xFFFFFFFFFFFFFFFF
+
+
+@lru_cache(maxsize=65536)
+def parse_cidr(text: str) -> tuple[int, int, int, int, int]:
+    """A CIDR -> (family, net high, net low, mask high, mask low) over 128 bits."""
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise RuleError(f"{text!r} is not a CIDR block") from None
+    bits = 32 if network.version == 4 else 128
+    mask = ((1 << network.prefixlen) - 1) << (bits - network.prefixlen)
+    net = int(network.network_address)
+    return (
+        network.version,
+        net >> 64,
+        net & 0xFFFFFFFFFFFFFFFF,
+        mask >> 64,
+        mask & 0xFFFFFFFFFFFFFFFF,
+    )
+
+
+def _ports(proto: int, from_port: object, to_port: object) -> tuple[int, int]:
+    """The port range a rule matches (-1/None means all; ICMP and other protocols: all)."""
+    if proto not in (6, 17):
+        return 0, 65535
+    lo = -1 if from_port is None else int(from_port)
+    hi = -1 if to_port is None else int(to_port)
+    if lo < 0 and hi < 0:
+        return 0, 65535
+    return max(lo, 0), 65535 if hi < 0 else hi
+
+
+@dataclass(frozen=True)
+class SgRule:
+    group_id: str
+    key: str  # the inventory's rule identity, e.g. "tcp/443/0.0.0.0/0"
+    egress: bool
+    protocol: int
+    from_port: int
+    to_port: int
+    peer: str  # a CIDR or a security group id
+    peer_is_group: bool
+
+    @property
+    def rule_id(self) -> str:
+        return f"{self.group_id}:{'egress' if self.egress else 'ingress'}:{self.key}"
+
+
+@dataclass(frozen=True)
+class AclEntry:
+    acl_id: str
+    key: str  # "ingress/100"
+    egress: bool
+    rule_number: int
+    allow: bool
+    protocol: int
+    from_port: int
+    to_port: int
+    cidr: str
+
+    @property
+    def rule_id(self) -> str:
+        return f"{self.acl_id}:{self.key}"
+
+
+def security_group_rules(data: Mapping) -> list[SgRule]:
+    """A normalized security group -> its rules (prefix-list peers dropped, see module doc)."""
+    group_id = data.get("group_id")
+    if not group_id:
+        raise RuleError("security group without group_id")
+    out = []
+    for egress, name in ((False, "ip_permissions"), (True, "ip_permissions_egress")):
+        for rule in data.get(name) or ():
+            peer_type = rule.get("peer_type") or _guess_peer_type(rule.get("peer"))
+            if peer_type == "prefix_list":
+                continue
+            try:
+                proto = protocol_number(rule.get("protocol"))
+                lo, hi = _ports(proto, rule.get("from_port"), rule.get("to_port"))
+                if peer_type != "security_group":
+                    parse_cidr(rule["peer"])
+            except (RuleError, KeyError, TypeError, ValueError) as exc:
+                raise RuleError(f"{group_id} rule {rule.get('key')!r}: {exc}") from None
+            out.append(
+                SgRule(
+                    group_id,
+                    str(rule.get("key")),
+                    egress,
+                    proto,
+                    lo,
+                    hi,
+                    rule["peer"],
+                    peer_type == "security_group",
+                )
+            )
+    return out
+
+
+def _guess_peer_type(peer: object) -> str:
+    text = str(peer or "")
+    if text.startswith("sg-"):
+        return "security_group"
+    if text.startswith("pl-"):
+        return "prefix_list"
+    return "cidr_ipv6" if ":" in text else "cidr_ipv4"
+
+
+def network_acl_entries(data: Mapping) -> list[AclEntry]:
+    """A normalized network ACL -> its entries sorted by (direction, rule number)."""
+    acl_id = data.get("network_acl_id")
+    if not acl_id:
+        raise RuleError("network ACL without network_acl_id")
+    out = []
+    for entry in data.get("entries") or ():
+        try:
+            egress = entry.get("direction") == "egress"
+            proto = protocol_number(entry.get("protocol"))
+            lo, hi = _ports(proto, entry.get("from_port"), entry.get("to_port"))
+            cidr = entry.get("cidr_block") or entry.get("ipv6_cidr_block")
+            parse_cidr(cidr)
+            out.append(
+                AclEntry(
+                    acl_id,
+                    str(entry.get("key")),
+                    egress,
+                    int(entry["rule_number"]),
+                    str(entry.get("rule_action")).lower() == "allow",
+                    proto,
+                    lo,
+                    hi,
+                    cidr,
+                )
+            )
+        except (RuleError, KeyError, TypeError, ValueError) as exc:
+            raise RuleError(f"{acl_id} entry {entry.get('key')!r}: {exc}") from None
+    return sorted(out, key=lambda e: (e.egress, e.rule_number))
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """What governs one ENI at one time: the rules of its security groups and its subnet's
+    network ACL entries (``acl`` None: no ACL known, treated as allowing)."""
+
+    sg_rules: tuple[SgRule, ...]
+    acl: tuple[AclEntry, ...] | None
+    acl_id: str | None = None
+
+
+@dataclass
+class _Table:
+    """Rules of many sets, flattened: rows of a (set, direction) are contiguous, in evaluation
+    order; ``start``/``end`` index them by set * 2 + direction."""
+
+    proto: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    fam: np.ndarray
+    net_hi: np.ndarray
+    net_lo: np.ndarray
+    mask_hi: np.ndarray
+    mask_lo: np.ndarray
+    group: np.ndarray  # referenced security group code, -1 for a CIDR peer
+    allow: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    labels: list  # row -> SgRule / AclEntry
+
+
+@dataclass
+class Compiled:
+    """Rule sets compiled for vectorized evaluation (see :func:`compile_rule_sets`)."""
+
+    sets: list[RuleSet]
+    sg: _Table
+    acl: _Table
+    has_acl: np.ndarray  # per set
+    group_codes: dict[str, int] = field(default_factory=dict)
+
+
+def _table(rows_per_slot: list[list], group_codes: dict[str, int], acl: bool) -> _Table:
+    rows = [r for slot in rows_per_slot for r in slot]
+    counts = np.array([len(slot) for slot in rows_per_slot], np.int64)
+    end = np.cumsum(counts)
+    n = len(rows)
+    t = _Table(
+        *(np.zeros(n, np.int64) for _ in range(3)),
+        np.zeros(n, np.int8),
+        *(np.zeros(n, np.uint64) for _ in range(4)),
+        np.full(n, -1, np.int64),
+        np.ones(n, bool),
+        end - counts,
+        end,
+        rows,
+    )
+    cidrs: dict[str, tuple] = {}
+    for i, r in enumerate(rows):
+        t.proto[i], t.lo[i], t.hi[i] = r.protocol, r.from_port, r.to_port
+        peer = r.cidr if acl else r.peer
+        if not acl and r.peer_is_group:
+            t.group[i] = group_codes.setdefault(peer, len(group_codes))
+            continue
+        if peer not in cidrs:
+            cidrs[peer] = parse_cidr(peer)
+        fam, nh, nl, mh, ml = cidrs[peer]
+        t.fam[i], t.net_hi[i], t.net_lo[i], t.mask_hi[i], t.mask_lo[i] = fam, nh, nl, mh, ml
+        if acl:
+            t.allow[i] = r.allow
+    return t
+
+
+def compile_rule_sets(sets: Sequence[RuleSet]) -> Compiled:
+    group_codes: dict[str, int] = {}
+    sg_slots: list[list] = []
+    acl_slots: list[list] = []
+    for rs in sets:
+        for egress in (False, True):
+            sg_slots.append([r for r in rs.sg_rules if r.egress == egress])
+            acl_slots.append([e for e in rs.acl or () if e.egress == egress])
+    return Compiled(
+        list(sets),
+        _table(sg_slots, group_codes, acl=False),
+        _table(acl_slots, group_codes, acl=True),
+        np.array([rs.acl is not None for rs in sets], bool),
+        group_codes,
+    )
+
+
+@dataclass
+class Probes:
+    """Combinations to evaluate, one per position: the rule set, the direction the rules are
+    read in (0 ingress: the peer is the source; 1 egress: the peer is the destination), the
+    protocol, the port (the destination port), the peer address and the security groups of the
+    ENI holding it (``peer_groups``: a code into ``group_sets``, -1 for none)."""
+
+    rule_set: np.ndarray
+    direction: np.ndarray
+    protocol: np.ndarray
+    port: np.ndarray
+    fam: np.ndarray
+    addr_hi: np.ndarray
+    addr_lo: np.ndarray
+    peer_groups: np.ndarray
+    group_sets: list[frozenset[str]]
+
+    def __len__(self) -> int:
+        return len(self.rule_set)
+
+    def take(self, index: np.ndarray, **replace: np.ndarray) -> Probes:
+        arrays = {
+            name: replace.get(name, getattr(self, name)[index])
+            for name in (
+                "rule_set",
+                "direction",
+                "protocol",
+                "port",
+                "fam",
+                "addr_hi",
+                "addr_lo",
+                "peer_groups",
+            )
+        }
+        return Probes(**arrays, group_sets=self.group_sets)
+
+
+def probes(
+    rule_set: Iterable[int],
+    direction: Iterable[int],
+    protocol: Iterable[int],
+    port: Iterable[int],
+    addresses: Iterable[str | None],
+    peer_groups: Iterable[Iterable[str] | None] | None = None,
+) -> Probes:
+    """Probes from plain sequences (tests, small callers)."""
+    parsed = [parse_address(a) for a in addresses]
+    sets: dict[frozenset[str], int] = {}
+    codes = []
+    for groups in peer_groups if peer_groups is not None else [None] * len(parsed):
+        codes.append(-1 if groups is None else sets.setdefault(frozenset(groups), len(sets)))
+    return Probes(
+        np.asarray(list(rule_set), np.int64),
+        np.asarray(list(direction), np.int64),
+        np.asarray(list(protocol), np.int64),
+        np.asarray(list(port), np.int64),
+        np.array([p[0] for p in parsed], np.int8),
+        np.array([p[1] for p in parsed], np.uint64),
+        np.array([p[2] for p in parsed], np.uint64),
+        np.asarray(codes, np.int64),
+        list(sets),
+    )
+
+
+_PAIRS = 1 << 22  # probe x rule pairs per pass (bounds memory)
+
+
+def first_match(compiled: Compiled, table: str, p: Probes, egress: np.ndarray | None = None):
+    """Per probe, the row of the first rule of `table` ("sg" or "acl") in the probe's
+    (set, direction) that matches it, or -1. `egress` overrides the direction read."""
+    t: _Table = getattr(compiled, table)
+    direction = p.direction if egress is None else egress
+    slot = p.rule_set * 2 + direction
+    start, count = t.start[slot], t.end[slot] - t.start[slot]
+    out = np.full(len(p), -1, np.int64)
+    membership = _membership(compiled, p) if table == "sg" else None
+    pos = 0
+    n = len(p)
+    while pos < n:
+        # A chunk of probes whose pairs fit the bound (at least one probe).
+        cum = np.cumsum(count[pos:])
+        stop = pos + max(1, int(np.searchsorted(cum, _PAIRS, side="right")))
+        idx = np.arange(pos, stop)
+        c = count[idx]
+        total = int(c.sum())
+        if total:
+            probe = np.repeat(idx, c)
+            offsets = np.repeat(np.cumsum(c) - c, c)
+            row = np.repeat(start[idx], c) + (np.arange(total) - offsets)
+            match = _matches(t, row, p, probe, membership)
+            candidate = np.where(match, row, np.iinfo(np.int64).max)
+            nonempty = c > 0
+            best = np.minimum.reduceat(candidate, (np.cumsum(c) - c)[nonempty])
+            found = best != np.iinfo(np.int64).max
+            target = idx[nonempty]
+            out[target[found]] = best[found]
+        pos = stop
+    return out
+
+
+def _matches(t: _Table, row, p: Probes, probe, membership) -> np.ndarray:
+    # The cheap protocol and port test first; the address test only on the pairs that pass.
+    proto = t.proto[row]
+    pp = p.protocol[probe]
+    ok = (proto == -1) | (proto == pp)
+    ported = (proto == 6) | (proto == 17)
+    port = p.port[probe]
+    ok &= ~ported | ((port >= t.lo[row]) & (port <= t.hi[row]))
+    sel = np.flatnonzero(ok)
+    if not len(sel):
+        return ok
+    row, probe = row[sel], probe[sel]
+    group = t.group[row]
+    is_cidr = group < 0
+    addr = (
+        (t.fam[row] == p.fam[probe])
+        & ((p.addr_hi[probe] & t.mask_hi[row]) == t.net_hi[row])
+        & ((p.addr_lo[probe] & t.mask_lo[row]) == t.net_lo[row])
+    )
+    if membership is not None and (~is_cidr).any():
+        keys, width = membership
+        peer = p.peer_groups[probe]
+        key = np.where(peer >= 0, peer * width + np.maximum(group, 0), -1)
+        member = (peer >= 0) & np.isin(key, keys)
+        addr = np.where(is_cidr, addr, member)
+    else:
+        addr &= is_cidr
+    ok[sel] = addr
+    return ok
+
+
+def _membership(compiled: Compiled, p: Probes):
+    """(sorted keys set_code * width + group_code, width) of the groups in each peer group set."""
+    width = max(len(compiled.group_codes), 1)
+    keys = [
+        code * width + compiled.group_codes[g]
+        for code, groups in enumerate(p.group_sets)
+        for g in groups
+        if g in compiled.group_codes
+    ]
+    return np.array(sorted(keys), np.int64), width
+
+
+@dataclass
+class Verdict:
+    """Per probe: the allowing SG rule row (-1 none), whether it is allowed only as the response
+    of an allowed request, the deciding ACL row (-1: no ACL known, or default deny if ``acl_allows``
+    is false) and whether the ACL lets it through."""
+
+    sg_row: np.ndarray
+    as_response: np.ndarray
+    acl_row: np.ndarray
+    acl_allows: np.ndarray
+
+
+def evaluate(
+    compiled: Compiled,
+    p: Probes,
+    response: np.ndarray | None = None,
+    response_port: np.ndarray | None = None,
+) -> Verdict:
+    """Evaluate probes: the SG rules in their direction, and, where `response` is true (the
+    flow looks like the response of a request the ENI or its peer made), the SG rules of the
+    other direction on the request (the peer and `response_port`, the source port); the ACL
+    entries in the probe's direction (stateless: the response needs its own allow)."""
+    sg_row = first_match(compiled, "sg", p)
+    as_response = np.zeros(len(p), bool)
+    if response is not None and response.any():
+        idx = np.flatnonzero(response & (sg_row < 0))
+        if len(idx):
+            reverse = p.take(idx, port=response_port[idx])
+            back = first_match(compiled, "sg", reverse, egress=1 - reverse.direction)
+            as_response[idx] = back >= 0
+    acl_row = first_match(compiled, "acl", p)
+    has_acl = compiled.has_acl[p.rule_set]
+    if len(compiled.acl.allow):
+        acl_allows = ~has_acl | ((acl_row >= 0) & compiled.acl.allow[np.maximum(acl_row, 0)])
+    else:
+        acl_allows = ~has_acl
+    return Verdict(sg_row, as_response, acl_row, acl_allows)
