@@ -5,6 +5,7 @@ from datetime import timedelta
 import dagster as dg
 
 from cloudinsights_dagster.assets.flowlogs import (
+    QUALITY_CHECK,
     flowlog_records,
     great_expectations_suite,
     notified_objects_complete,
@@ -33,8 +34,8 @@ FLOWLOGS_KIND = "flowlogs"
 flowlog_job = dg.define_asset_job(
     "flowlog_job",
     # The nightly checks (Great Expectations, reconciliation) have jobs of their own.
-    selection=dg.AssetSelection.assets(flowlog_records, traffic_views)
-    - dg.AssetSelection.checks(great_expectations_suite, notified_objects_complete),
+    selection=dg.AssetSelection.assets(flowlog_records, traffic_views).without_checks()
+    | dg.AssetSelection.checks(dg.AssetCheckKey(flowlog_records.key, QUALITY_CHECK)),
     tags={KIND_TAG: FLOWLOGS_KIND},
     executor_def=dg.in_process_executor,
     description="Claim and process a batch of one day's pending flow-log objects (every location, "
