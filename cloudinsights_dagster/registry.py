@@ -502,16 +502,23 @@ class Registry:
                         for i in added.values()
                     ],
                 )
-            # Grouped by reason so a thousand disables are a few UPDATEs, not a thousand.
-            by_reason: dict[str, list[int]] = {}
-            for integration_id, reason in disable.items():
-                by_reason.setdefault(reason, []).append(integration_id)
-            for reason, ids in by_reason.items():
-                session.execute(
-                    sa.update(s.Integration)
-                    .where(s.Integration.account_group_id == group.id, s.Integration.id.in_(ids))
-                    .values(disabled_at=now, disabled_reason=reason)
+            # One executemany by primary key, however many are disabled; only the group's own.
+            if disable:
+                own = set(
+                    session.scalars(
+                        sa.select(s.Integration.id).where(
+                            s.Integration.account_group_id == group.id,
+                            s.Integration.id.in_(list(disable)),
+                        )
+                    )
                 )
+                updates = [
+                    {"id": i, "disabled_at": now, "disabled_reason": reason}
+                    for i, reason in disable.items()
+                    if i in own
+                ]
+                if updates:
+                    session.execute(sa.update(s.Integration), updates)
             if enable:
                 session.execute(
                     sa.update(s.Integration)
