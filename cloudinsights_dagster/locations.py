@@ -24,7 +24,7 @@ def discover_missing_regions(registry: Registry) -> list[RegionDiscoveryFailure]
     """Look up the enabled regions of inventory integrations that have none recorded yet."""
     failures = []
     for info in registry.list_integrations():
-        if info.integration_type != "inventory" or info.regions:
+        if info.integration_type != "inventory" or info.regions or info.disabled:
             continue
         try:
             regions = discover_enabled_regions(

@@ -18,8 +18,9 @@ from cloudinsights_dagster.registry import IntegrationInfo, Location, Registry
 from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import session_scope
 
-Status = Literal["pending", "connected", "connected_with_warning", "failed"]
+Status = Literal["pending", "connected", "connected_with_warning", "failed", "disabled"]
 TITLES = {
+    "disabled": "Disabled",
     "pending": "Pending",
     "connected": "Connected",
     "connected_with_warning": "Connected with warning",
@@ -48,13 +49,20 @@ class IntegrationStatusView:
     reasons: list[str] = field(default_factory=list)
     fix: str | None = None
 
+    @property
+    def title(self) -> str:
+        """The status in words; a disabled integration says why: "Disabled: <reason>"."""
+        if self.status == "disabled":
+            return f"Disabled: {self.integration.disabled_reason or 'no reason recorded'}"
+        return TITLES[self.status]
+
     def as_dict(self) -> dict:
         return {
             "integration": self.integration.name,
             "type": self.integration.integration_type,
             "account_group": self.integration.account_group,
             "status": self.status,
-            "status_title": TITLES[self.status],
+            "status_title": self.title,
             "reasons": self.reasons,
             "fix": self.fix,
         }
@@ -284,6 +292,17 @@ def flowlogs_status(
     return IntegrationStatusView(info, "connected", [], None)
 
 
+def disabled_status(info: IntegrationInfo) -> IntegrationStatusView:
+    """Kept but not monitored (e.g. its account was closed or left the organization)."""
+    return IntegrationStatusView(
+        info,
+        "disabled",
+        [info.disabled_reason or "disabled"],
+        "it is enabled again by `cloudinsights org onboard` once the account is ACTIVE in the "
+        "organization, or remove it with `cloudinsights integrations remove`",
+    )
+
+
 def compute_status(
     registry: Registry, now: datetime, account_group: str | None = None
 ) -> list[IntegrationStatusView]:
@@ -291,7 +310,9 @@ def compute_status(
     locations = registry.locations()
     with session_scope(registry.database_url) as session:
         return [
-            inventory_status(session, locations, info, now)
+            disabled_status(info)
+            if info.disabled
+            else inventory_status(session, locations, info, now)
             if info.integration_type == "inventory"
             else flowlogs_status(session, info, now)
             for info in infos

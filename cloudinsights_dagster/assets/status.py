@@ -43,7 +43,7 @@ def integration_status(
             v.integration.account_group,
             v.integration.name,
             v.integration.integration_type,
-            TITLES[v.status],
+            v.title,
             "; ".join(v.reasons)[:160] or "-",
         )
         for v in views

@@ -76,6 +76,12 @@ class Integration(Base):
     role_arn: Mapped[str] = mapped_column(sa.String(2048))
     account_id: Mapped[str] = mapped_column(sa.String(12), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when organization onboarding registered it: only such integrations are disabled when
+    # their account leaves that organization (a hand-registered one may belong to another org).
+    organization_id: Mapped[str | None] = mapped_column(sa.String(64))
+    # A disabled integration is kept (never deleted) but not monitored: no locations.
+    disabled_at: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class IntegrationTopic(Base):
