@@ -244,9 +244,12 @@ def main() -> int:
             }
     print(_table(report))
     print(json.dumps(report, indent=2))
-    bad = [r for r in report["sizes"].values() if r["left_in_queue"] or r["ledger_rows"] < min(
-        r["messages"], report["max_messages_per_tick"]
-    )]
+    bad = [
+        r
+        for r in report["sizes"].values()
+        if r["left_in_queue"]
+        or r["ledger_rows"] < min(r["messages"], report["max_messages_per_tick"])
+    ]
     return 1 if bad else 0
 
 
