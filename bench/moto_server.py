@@ -1,4 +1,5 @@
-"""A moto server for load tests: moto 5.2.5's SQS with a constant-time clock.
+"""A moto server for load tests: moto 5.2.5's SQS with a constant-time clock (and two more
+fixes for deep queues and concurrent clients, in `patch_sqs_clock`).
 
 moto's SQS asks the clock per message on every send and receive (`Message.visible` / `delayed`
 and the retention check, through `moto.core.utils.unix_time`, which builds two datetimes and
@@ -53,6 +54,20 @@ def patch_sqs_clock() -> None:
     sqs_models.SQSBackend.is_message_valid_based_on_retention_period = (
         is_message_valid_based_on_retention_period
     )
+
+    # moto's Queue.delete_message rebuilds the message list and assigns it back without a lock,
+    # so concurrent DeleteMessageBatch calls (the sensor's parallel deletes) lose each other's
+    # deletions and deleted messages come back. Real SQS has no such race: serialize them.
+    if not getattr(sqs_models.Queue.delete_message, "_serialized", False):
+        delete_message = sqs_models.Queue.delete_message
+        lock = threading.Lock()
+
+        def serialized_delete_message(self, receipt_handle: str) -> None:
+            with lock:
+                delete_message(self, receipt_handle)
+
+        serialized_delete_message._serialized = True
+        sqs_models.Queue.delete_message = serialized_delete_message
 
 
 def start(port: int = 0):
