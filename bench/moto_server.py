@@ -55,19 +55,45 @@ def patch_sqs_clock() -> None:
         is_message_valid_based_on_retention_period
     )
 
-    # moto's Queue.delete_message rebuilds the message list and assigns it back without a lock,
-    # so concurrent DeleteMessageBatch calls (the sensor's parallel deletes) lose each other's
-    # deletions and deleted messages come back. Real SQS has no such race: serialize them.
-    if not getattr(sqs_models.Queue.delete_message, "_serialized", False):
-        delete_message = sqs_models.Queue.delete_message
-        lock = threading.Lock()
+    # moto's SQS keeps no lock around its message lists: Queue.delete_message rebuilds the list
+    # and assigns it back (concurrent DeleteMessageBatch calls lose each other's deletions, and
+    # deleted messages come back), and concurrent receives iterate sets another receive changes
+    # ("Set changed size during iteration", HTTP 500) or hand one message to two callers. Real
+    # SQS has none of this: serialize sends, deletes and each receive attempt on one lock, and
+    # do a receive's long-poll wait outside it.
+    if getattr(sqs_models.SQSBackend.receive_message, "_serialized", False):
+        return
+    lock = threading.RLock()
+    receive_message = sqs_models.SQSBackend.receive_message
+    delete_message = sqs_models.Queue.delete_message
+    add_message = sqs_models.Queue.add_message
 
-        def serialized_delete_message(self, receipt_handle: str) -> None:
+    def serialized_receive_message(
+        self, queue_name, count, wait_seconds_timeout, visibility_timeout, *args, **kwargs
+    ):
+        end = time.time() + wait_seconds_timeout
+        while True:
             with lock:
-                delete_message(self, receipt_handle)
+                result = receive_message(
+                    self, queue_name, count, 0, visibility_timeout, *args, **kwargs
+                )
+            remaining = end - time.time()
+            if result or remaining <= 0:
+                return result
+            self.get_queue(queue_name).wait_for_messages(min(1.0, remaining))
 
-        serialized_delete_message._serialized = True
-        sqs_models.Queue.delete_message = serialized_delete_message
+    def serialized_delete_message(self, receipt_handle: str) -> None:
+        with lock:
+            delete_message(self, receipt_handle)
+
+    def serialized_add_message(self, message) -> None:
+        with lock:
+            add_message(self, message)
+
+    serialized_receive_message._serialized = True
+    sqs_models.SQSBackend.receive_message = serialized_receive_message
+    sqs_models.Queue.delete_message = serialized_delete_message
+    sqs_models.Queue.add_message = serialized_add_message
 
 
 def start(port: int = 0):
