@@ -10,7 +10,12 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_inventory_diff.py", "bench_inventory_store.py", "bench_flowlogs.py"]
+BENCHMARKS = [
+    "bench_inventory_diff.py",
+    "bench_inventory_store.py",
+    "bench_flowlogs.py",
+    "bench_intake.py",
+]
 
 
 def main() -> int:
