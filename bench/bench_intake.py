@@ -184,6 +184,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000,5000", help="messages per tick, comma separated")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", default=None, help="cProfile stats file for the largest size")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="override the sensor's SQS_WORKERS (1: serial)"
+    )
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     if not sizes or min(sizes) <= 0:
@@ -201,10 +204,15 @@ def main() -> int:
 
     from cloudinsights_dagster.sensors import flowlogs as sensor_module
 
+    if args.workers is not None:
+        if args.workers < 1:
+            parser.error(f"--workers must be at least 1, got {args.workers}")
+        sensor_module.SQS_WORKERS = args.workers
     report: dict = {
         "benchmark": "flowlog_queue_sensor tick",
         "max_messages_per_tick": sensor_module.MAX_MESSAGES_PER_TICK,
         "receive_seconds": sensor_module.RECEIVE_SECONDS,
+        "sqs_workers": getattr(sensor_module, "SQS_WORKERS", 1),
         "repeat": args.repeat,
         "cpus": os.cpu_count(),
         "sizes": {},
@@ -256,7 +264,8 @@ def main() -> int:
 def _table(report: dict) -> str:
     lines = [
         f"flowlog_queue_sensor, one tick: max {report['max_messages_per_tick']:,} messages, "
-        f"receive {report['receive_seconds']} s, median of {report['repeat']}, "
+        f"receive {report['receive_seconds']} s, {report['sqs_workers']} SQS workers, "
+        f"median of {report['repeat']}, "
         f"{report['cpus']} CPUs",
         f"{'messages':>9s} {'wall s':>8s} {'CPU s':>7s} {'msg/s':>8s} {'ledger rows':>12s} "
         f"{'left':>6s}",
