@@ -10,7 +10,7 @@ DAGSTER_HOME ?= $(CLOUDINSIGHTS_HOME)/dagster
 # Only the demo and the UI share the local instance; tests make their own.
 LOCAL := CLOUDINSIGHTS_HOME="$(CLOUDINSIGHTS_HOME)" DAGSTER_HOME="$(DAGSTER_HOME)"
 
-.PHONY: setup demo test ui bench bench-scale lint format validate clean
+.PHONY: setup demo test ui bench bench-scale bench-intake lint format validate clean
 
 $(STAMP): $(INSTALL_INPUTS)
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench: setup
 bench-scale: setup
 	mkdir -p bench-out
 	$(BIN)/python bench/bench_flowlog_runs.py --json-out bench-out/flowlog_runs.json
+
+# One flowlog_queue_sensor tick over 1,000 and 5,000 queued notifications (moto, SQLite).
+bench-intake: setup
+	$(BIN)/python bench/bench_intake.py
 
 validate: setup
 	$(BIN)/dagster definitions validate -w workspace.yaml

@@ -95,3 +95,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def fast_moto_server() -> Iterator[str]:
+    """A moto server for deep queues, in its own process: bench/moto_server.py, whose SQS reads
+    the clock and the retention period in constant time per message. Yields its endpoint URL;
+    not reset between tests (make a queue of your own)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "moto_server.py"
+    spec = importlib.util.spec_from_file_location("cloudinsights_bench_moto_server", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with module.launch() as endpoint:
+        yield endpoint

@@ -9,14 +9,14 @@ few receives: never silently dropped, never retried forever.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cloudinsights_dagster.flowlogs.keys import UnrecognizedKey, parse_key
-from cloudinsights_dagster.flowlogs.ledger import ObjectRef, upsert_object
+from cloudinsights_dagster.flowlogs.ledger import ObjectRef, upsert_objects
 from cloudinsights_dagster.flowlogs.notifications import ObjectNotice, parse_message
 from cloudinsights_dagster.flowlogs.queue import ReceivedMessage
 from cloudinsights_dagster.integration_logs import LogEntry, add_logs
@@ -74,6 +74,7 @@ def take_in(registry: Registry, messages: list[ReceivedMessage], now: datetime) 
     for location in registry.locations():
         monitored.setdefault(location.account_group, set()).add(location.key)
     logs: list[LogEntry] = []
+    taken: list[_Taken | None] = []  # the notified objects, in order, for one bulk upsert
     with session_scope(registry.database_url) as session:
         by_topic, all_flowlogs = flowlogs_integrations(session)
         for message in messages:
@@ -112,8 +113,9 @@ def take_in(registry: Registry, messages: list[ReceivedMessage], now: datetime) 
                 )
                 continue
             for notice in parsed.objects:
-                _take_object(session, integration, notice, monitored, now, result, logs)
+                taken.append(_plan_object(integration, notice, monitored, now, result, logs))
             result.delete_receipts.append(message.receipt_handle)
+        _record_objects(session, [t for t in taken if t is not None], now, result, logs)
         add_logs(session, logs)
     return result
 
@@ -128,15 +130,27 @@ def _integration_for(topic_arn, objects: list[ObjectNotice], by_topic, all_flowl
     return candidates[0] if len(candidates) == 1 else None
 
 
-def _take_object(
-    session,
+@dataclass(frozen=True)
+class _Taken:
+    """A flow-log object to record: pending, or filtered (with why) when unmonitored."""
+
+    integration: FlowLogsIntegration
+    ref: ObjectRef
+    details: dict
+    account_id: str
+    region: str
+    status: str = "pending"
+    error: str | None = None
+
+
+def _plan_object(
     integration: FlowLogsIntegration,
     notice: ObjectNotice,
     monitored: dict[str, set[str]],
     now: datetime,
     result: IntakeResult,
     logs: list[LogEntry],
-) -> None:
+) -> _Taken | None:
     details = {"bucket": notice.bucket, "key": notice.key}
     try:
         parsed_key = parse_key(notice.key)
@@ -152,7 +166,7 @@ def _take_object(
                 details,
             )
         )
-        return
+        return None
     location = parsed_key.location_key
     ref = ObjectRef(
         integration.id,
@@ -163,31 +177,63 @@ def _take_object(
         location,
         parsed_key.day,
     )
+    taken = _Taken(integration, ref, details, parsed_key.account_id, parsed_key.region)
     if location not in monitored.get(integration.account_group, set()):
-        outcome = upsert_object(
-            session,
-            ref,
-            "notification",
+        return replace(
+            taken,
             status="filtered",
-            now=now,
             error=f"account {parsed_key.account_id} region {parsed_key.region} has no inventory "
             f"integration in account group {integration.account_group!r}",
         )
-        result.counts[f"filtered_{outcome}"] += 1
-        if outcome != "duplicate":
-            logs.append(
-                LogEntry(
-                    integration.id,
-                    "logFilter",
-                    "warning",
-                    f"flow log of {location}, which no inventory integration of this account group "
-                    "monitors: not loaded (add an inventory integration for the account)",
-                    now,
-                    {**details, "account_id": parsed_key.account_id, "region": parsed_key.region},
+    return taken
+
+
+def _record_objects(
+    session: Session,
+    taken: list[_Taken],
+    now: datetime,
+    result: IntakeResult,
+    logs: list[LogEntry],
+) -> None:
+    """Upsert every object in bulk, then count and log in notification order.
+
+    Objects are grouped by (status, error) for `upsert_objects`; one key always falls in the
+    same group (both follow from the key and its integration), so each key's notices keep
+    their order and the outcomes are those of one upsert per notice in a row.
+    """
+    groups: dict[tuple[str, str | None], list[int]] = {}
+    for index, item in enumerate(taken):
+        groups.setdefault((item.status, item.error), []).append(index)
+    outcomes: list[str] = [""] * len(taken)
+    for (status, error), indexes in groups.items():
+        found = upsert_objects(
+            session,
+            [taken[i].ref for i in indexes],
+            "notification",
+            now=now,
+            status=status,
+            error=error,
+        )
+        for i, outcome in zip(indexes, found, strict=True):
+            outcomes[i] = outcome
+    for item, outcome in zip(taken, outcomes, strict=True):
+        ref = item.ref
+        if item.status == "filtered":
+            result.counts[f"filtered_{outcome}"] += 1
+            if outcome != "duplicate":
+                logs.append(
+                    LogEntry(
+                        item.integration.id,
+                        "logFilter",
+                        "warning",
+                        f"flow log of {ref.location_key}, which no inventory integration of this "
+                        "account group monitors: not loaded (add an inventory integration for the "
+                        "account)",
+                        now,
+                        {**item.details, "account_id": item.account_id, "region": item.region},
+                    )
                 )
-            )
-        return
-    outcome = upsert_object(session, ref, "notification", now=now)
-    result.counts[f"object_{outcome}"] += 1
-    if outcome != "duplicate":
-        result.partitions.add((location, parsed_key.day))
+            continue
+        result.counts[f"object_{outcome}"] += 1
+        if outcome != "duplicate":
+            result.partitions.add((ref.location_key, ref.day))

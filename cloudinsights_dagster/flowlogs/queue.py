@@ -14,8 +14,10 @@ Message life cycle (at-least-once in, exactly-once in the tables):
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import boto3
@@ -196,6 +198,9 @@ def subscribe_topics(
     return attempts
 
 
+DEFAULT_WORKERS = 8  # concurrent ReceiveMessage / DeleteMessageBatch calls (botocore pools 10)
+
+
 def receive_batch(
     sqs_client,
     queue_url: str,
@@ -205,6 +210,7 @@ def receive_batch(
     *,
     visibility_timeout: int | None = None,
     clock=time.monotonic,
+    workers: int = 1,
 ) -> list[ReceivedMessage]:
     """Receive up to `max_messages` messages within `deadline_seconds`.
 
@@ -215,53 +221,99 @@ def receive_batch(
     SQS short-polls a sample of servers and may answer empty early). A message received twice in
     one batch is kept once, with its newest receipt handle. The time used is about
     deadline + one HTTP round trip: choose the deadline well inside a sensor's 60 s timeout.
+
+    With `workers` > 1, that many threads call ReceiveMessage at once on the one client (boto3
+    clients are thread-safe); each stops on the conditions above, and once one worker has seen
+    the queue empty (or only repeats) no call starts again. The calls in flight never ask for
+    more than is missing, so no message is received and then dropped.
     """
     if max_messages <= 0 or deadline_seconds <= 0:
         return []
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     end = clock() + deadline_seconds
     batch: dict[str, ReceivedMessage] = {}
-    while len(batch) < max_messages:
-        remaining = end - clock()
-        if remaining <= 0:
-            break
-        kwargs = {
-            "QueueUrl": queue_url,
-            "MaxNumberOfMessages": min(SQS_BATCH, max_messages - len(batch)),
-            "WaitTimeSeconds": max(0, min(int(wait_time_seconds), int(remaining), 20)),
-            "MessageSystemAttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
-        }
-        if visibility_timeout is not None:
-            kwargs["VisibilityTimeout"] = visibility_timeout
-        messages = sqs_client.receive_message(**kwargs).get("Messages", [])
-        new = 0
-        for raw in messages:
-            message = _received(raw)
-            if message.message_id not in batch:
-                new += 1
-            batch[message.message_id] = message
-        if new == 0:
-            break
+    lock = threading.Lock()
+    stop = threading.Event()
+    asked = [0]  # messages the calls in flight may still bring
+
+    def worker() -> None:
+        while not stop.is_set():
+            remaining = end - clock()
+            if remaining <= 0:
+                stop.set()
+                return
+            with lock:
+                # Reserve what is missing less what the calls in flight may bring, so the
+                # batch never overshoots max_messages (messages received but not returned
+                # would stay hidden for their whole visibility timeout).
+                count = min(SQS_BATCH, max_messages - len(batch) - asked[0])
+                if count <= 0:
+                    return  # the calls in flight cover the rest
+                asked[0] += count
+            kwargs = {
+                "QueueUrl": queue_url,
+                "MaxNumberOfMessages": count,
+                "WaitTimeSeconds": max(0, min(int(wait_time_seconds), int(remaining), 20)),
+                "MessageSystemAttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
+            }
+            if visibility_timeout is not None:
+                kwargs["VisibilityTimeout"] = visibility_timeout
+            try:
+                messages = sqs_client.receive_message(**kwargs).get("Messages", [])
+            except BaseException:
+                stop.set()  # the others stop too; the error reaches the caller
+                raise
+            new = 0
+            with lock:
+                asked[0] -= count  # with the batch update, so no one over-asks in between
+                for raw in messages:
+                    message = _received(raw)
+                    if message.message_id not in batch:
+                        new += 1
+                    batch[message.message_id] = message
+            if new == 0:
+                stop.set()
+                return
+
+    if workers == 1:
+        worker()
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="sqs-receive") as pool:
+            futures = [pool.submit(worker) for _ in range(workers)]
+        for future in futures:
+            future.result()  # re-raise a worker's error
     return list(batch.values())[:max_messages]
 
 
-def delete_messages(sqs_client, queue_url: str, receipt_handles: Iterable[str]) -> list[str]:
+def delete_messages(
+    sqs_client, queue_url: str, receipt_handles: Iterable[str], *, workers: int = 1
+) -> list[str]:
     """Delete messages in batches of 10; returns the receipt handles that were NOT deleted.
 
-    A failed batch call (network, AccessDenied) marks its whole batch failed and the next batch
-    is still tried. Undeleted messages simply come back after their visibility timeout.
+    A failed batch call (network, AccessDenied) marks its whole batch failed and the other
+    batches are still tried; with `workers` > 1, that many DeleteMessageBatch calls run at once
+    on the one client. Undeleted messages simply come back after their visibility timeout.
     """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     handles = list(dict.fromkeys(receipt_handles))
-    failed: list[str] = []
-    for start in range(0, len(handles), SQS_BATCH):
-        chunk = handles[start : start + SQS_BATCH]
+    chunks = [handles[start : start + SQS_BATCH] for start in range(0, len(handles), SQS_BATCH)]
+
+    def delete(chunk: list[str]) -> list[str]:
         entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)]
         try:
             response = sqs_client.delete_message_batch(QueueUrl=queue_url, Entries=entries)
         except (ClientError, BotoCoreError):
-            failed.extend(chunk)
-            continue
-        failed.extend(chunk[int(entry["Id"])] for entry in response.get("Failed", []))
-    return failed
+            return chunk
+        return [chunk[int(entry["Id"])] for entry in response.get("Failed", [])]
+
+    if workers == 1 or len(chunks) <= 1:
+        results = [delete(chunk) for chunk in chunks]
+    else:
+        with ThreadPoolExecutor(min(workers, len(chunks)), thread_name_prefix="sqs-delete") as pool:
+            results = list(pool.map(delete, chunks))  # in order: failures keep the input order
+    return [handle for failed in results for handle in failed]
 
 
 def change_visibility(sqs_client, queue_url: str, receipt_handle: str, seconds: int) -> bool:

@@ -16,9 +16,12 @@ from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResou
 from cloudinsights_dagster.warehouse.db import session_scope
 from cloudinsights_dagster.warehouse.schema import utcnow
 
-# Stay well inside Dagster's 60 s sensor timeout: receive for at most this long per tick.
+# Stay well inside Dagster's 60 s sensor timeout: receive for at most this long per tick, then
+# record (a few bulk queries per 500 objects) and delete in parallel; bench/bench_intake.py
+# measures a whole tick.
 RECEIVE_SECONDS = 20
-MAX_MESSAGES_PER_TICK = 1000
+MAX_MESSAGES_PER_TICK = 10_000
+SQS_WORKERS = 8  # concurrent ReceiveMessage / DeleteMessageBatch calls on the one client
 # Runs requested but not started yet: they will claim work when they start.
 WAITING_STATUSES = [
     dg.DagsterRunStatus.QUEUED,
@@ -80,9 +83,11 @@ def flowlog_queue_sensor(
     queue_url = flowlog_queue.url
     if queue_url:
         sqs = flowlog_queue.sqs_client()
-        messages = receive_batch(sqs, queue_url, MAX_MESSAGES_PER_TICK, RECEIVE_SECONDS)
+        messages = receive_batch(
+            sqs, queue_url, MAX_MESSAGES_PER_TICK, RECEIVE_SECONDS, workers=SQS_WORKERS
+        )
         intake = take_in(warehouse.registry(), messages, utcnow())
-        not_deleted = delete_messages(sqs, queue_url, intake.delete_receipts)
+        not_deleted = delete_messages(sqs, queue_url, intake.delete_receipts, workers=SQS_WORKERS)
         for problem in intake.problems:
             context.log.warning(problem)
         context.log.info(
