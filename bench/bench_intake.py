@@ -41,6 +41,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The generated objects are of early 2026; the flow-log days are fixed when the code loads.
+os.environ.setdefault("CLOUDINSIGHTS_FLOWLOGS_START_DATE", "2026-01-01")
 from moto_server import launch  # noqa: E402
 
 ACCOUNT = "123456789012"  # moto's own: SNS -> SQS is modelled within one account only
