@@ -183,6 +183,7 @@ def run_demo(endpoint: str) -> int:
             f"{row.resource_type} {row.resource_id}: {paths}"
         )
     flows_ok = run_flow_logs(registry, settings, worlds, latest)
+    show_reject_explanations(registry)
     show_status(registry)
     say(f"topology pictures: {settings.home / 'topology'}")
     say("open the UI with `make ui` (http://127.0.0.1:3000) to see the runs and checks")
@@ -308,6 +309,36 @@ def run_flow_logs(registry, settings, worlds, start: datetime) -> bool:
                 f"{meta['records_loaded'].value} records"
             )
     return ok
+
+
+def show_reject_explanations(registry) -> None:
+    """The change that best explains a shift in rejected traffic, and the rejects' reasons."""
+    import sqlalchemy as sa
+
+    from cloudinsights_dagster.warehouse import schema as s
+    from cloudinsights_dagster.warehouse.db import session_scope
+
+    with session_scope(registry.database_url) as session:
+        best = session.scalars(
+            sa.select(s.ChangeImpact)
+            .where(s.ChangeImpact.explains.is_(True))
+            .order_by(s.ChangeImpact.score.desc())
+            .limit(1)
+        ).first()
+        reasons = session.execute(
+            sa.select(s.RejectReason.reason, sa.func.sum(s.RejectReason.flows))
+            .group_by(s.RejectReason.reason)
+            .order_by(sa.func.sum(s.RejectReason.flows).desc())
+        ).all()
+    say("rejected traffic:")
+    for reason, flows in reasons:
+        say(f"  {flows} flow(s): {reason}")
+    if best is not None:
+        say(
+            f"  the change that explains the reject shift: {best.change_type} "
+            f"{best.resource_type} {best.resource_id} at {best.change_time:%H:%M}"
+            + (f" ({best.explanation})" if best.explanation else "")
+        )
 
 
 def show_status(registry) -> None:

@@ -42,6 +42,10 @@ def traffic_views(
 ) -> dg.MaterializeResult:
     reports = refresh_run_views(warehouse.url, context.run.run_id, utcnow())
     talkers = [t for r in reports for t in r.top_talkers]
+    reasons: dict[str, int] = {}
+    for report in reports:
+        for reason, flows in report.reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + flows
     rejects = [t for r in reports for t in r.top_rejects]
     return dg.MaterializeResult(
         metadata={
@@ -55,6 +59,13 @@ def traffic_views(
                 markdown_table(sorted(talkers, key=lambda t: -t[2])[:10], ("entity", "id", "bytes"))
                 if talkers
                 else "no traffic"
+            ),
+            "reject_reasons": dg.MetadataValue.md(
+                markdown_table(
+                    sorted(reasons.items(), key=lambda kv: -kv[1]), ("reason", "rejected flows")
+                )
+                if reasons
+                else "no rejected traffic"
             ),
             "top_rejects": dg.MetadataValue.md(
                 markdown_table(rejects[:10], ("source", "destination", "port", "flows"))
