@@ -38,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 ACCOUNT = "123456789012"  # moto's own account: SNS -> SQS is modelled within one account
 REGION = "us-east-1"
@@ -76,14 +77,15 @@ def _run_process(env: dict, day: str) -> dict:
 
 
 def _world(work: Path):
-    import dagster as dg
-    from moto.server import ThreadedMotoServer
+    import contextlib
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    import dagster as dg
+    from moto_server import launch  # bench/: moto in its own process, thread-safe SQS
+
+    server = contextlib.ExitStack()
+    endpoint = server.enter_context(launch())
     env = {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_DEFAULT_REGION": REGION,
@@ -282,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                 for _ in range(args.repeat)
             ]
         finally:
-            server.stop()
+            server.close()
     per_object = (_median(many, "cpu") - _median(one, "cpu")) / (args.tiny - 1)
     per_object_wall = (_median(many, "wall") - _median(one, "wall")) / (args.tiny - 1)
     fixed = _median(one, "cpu") - per_object

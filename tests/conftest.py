@@ -111,3 +111,13 @@ def fast_moto_server() -> Iterator[str]:
     spec.loader.exec_module(module)
     with module.launch() as endpoint:
         yield endpoint
+
+
+@pytest.fixture
+def fast_moto_endpoint(fast_moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """`moto_endpoint` on the fast, thread-safe server: for tests whose sensor ticks take more
+    than one SQS batch (the sensor receives and deletes in parallel; plain moto races then)."""
+    requests.post(f"{fast_moto_server}/moto-api/reset", timeout=10)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", fast_moto_server)
+    yield fast_moto_server
+    requests.post(f"{fast_moto_server}/moto-api/reset", timeout=10)

@@ -46,7 +46,7 @@ LEASE_SECONDS = 2
 
 
 @pytest.fixture
-def world(moto_endpoint, tmp_path, monkeypatch):
+def world(fast_moto_endpoint, tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'w.db'}"
     out = tmp_path / "flows"
     home = tmp_path / "dagster"
