@@ -27,6 +27,37 @@ from cloudinsights_dagster.views.throughput import (
 from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import session_scope
 
+# The enriched columns the views read (throughput, rejected, reasons): reading only these
+# halves what a refresh decodes.
+VIEW_COLUMNS = (
+    "account_id",
+    "action",
+    "bytes",
+    "dstaddr",
+    "dstport",
+    "end",
+    "eni_instance_id",
+    "eni_owner_account_id",
+    "eni_security_group_ids",
+    "eni_subnet_id",
+    "eni_vpc_id",
+    "flow_direction",
+    "instance_id",
+    "interface_id",
+    "log_status",
+    "packets",
+    "peer_instance_id",
+    "peer_interface_id",
+    "peer_is_external",
+    "protocol",
+    "srcaddr",
+    "srcport",
+    "start",
+    "subnet_id",
+    "tcp_flags",
+    "traffic_path",
+    "vpc_id",
+)
 IMPACT_WINDOWS = 3  # five-minute windows before and after a change
 REASON_HISTORY = timedelta(days=7)  # how far back a removed rule is looked for
 _CHUNK = 1000
@@ -187,7 +218,8 @@ def _refresh_group(
     span = (min(touched), max(touched) + timedelta(minutes=5))
     with session_scope(database_url) as session:
         records = _read(
-            _outputs(session, location_key, integration_ids, span, _contributing_days(touched))
+            _outputs(session, location_key, integration_ids, span, _contributing_days(touched)),
+            list(VIEW_COLUMNS),
         )
     throughput = aggregate_throughput(records, windows=touched)
     groups = _security_groups(database_url, location_key, max(touched))
