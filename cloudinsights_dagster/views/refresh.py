@@ -134,6 +134,18 @@ def _insert(session: Session, model, rows: list[dict]) -> None:
         session.execute(sa.insert(model), rows[start : start + _CHUNK])
 
 
+def _flowlogs_integrations_by_group(session: Session) -> dict[int, list[int]]:
+    """Each account group's flow-logs integrations: a group's views count its own records only."""
+    by_group: dict[int, list[int]] = defaultdict(list)
+    for integration_id, group_id in session.execute(
+        sa.select(s.Integration.id, s.Integration.account_group_id).where(
+            s.Integration.integration_type == "flowlogs"
+        )
+    ):
+        by_group[group_id].append(integration_id)
+    return by_group
+
+
 def refresh_run_views(database_url: str, run_id: str, now: datetime) -> list[ViewsReport]:
     """Re-aggregate the windows touched by the objects a run loaded, per location and account
     group: the work follows the run's records, not the size of the day."""
@@ -151,13 +163,7 @@ def refresh_run_views(database_url: str, run_id: str, now: datetime) -> list[Vie
                 s.FlowLogObject.output_path.is_not(None),
             )
         ).all()
-        group_integrations: dict[int, list[int]] = defaultdict(list)
-        for integration_id, group_id in session.execute(
-            sa.select(s.Integration.id, s.Integration.account_group_id).where(
-                s.Integration.integration_type == "flowlogs"
-            )
-        ):
-            group_integrations[group_id].append(integration_id)
+        group_integrations = _flowlogs_integrations_by_group(session)
     outputs: dict[tuple[int, str], list[str]] = defaultdict(list)
     for location_key, path, group_id in rows:
         outputs[(group_id, location_key)].append(path)
@@ -184,13 +190,7 @@ def refresh_partition_views(
                 s.FlowLogObject.output_path.is_not(None),
             )
         ).all()
-        group_integrations: dict[int, list[int]] = defaultdict(list)
-        for integration_id, group_id in session.execute(
-            sa.select(s.Integration.id, s.Integration.account_group_id).where(
-                s.Integration.integration_type == "flowlogs"
-            )
-        ):
-            group_integrations[group_id].append(integration_id)
+        group_integrations = _flowlogs_integrations_by_group(session)
     by_group: dict[int, list[str]] = defaultdict(list)
     for path, group_id in rows:
         by_group[group_id].append(path)
