@@ -11,8 +11,8 @@ from cloudinsights_dagster import partitions
 from cloudinsights_dagster.assets.common import OWNERS
 from cloudinsights_dagster.assets.inventory import inventory_snapshot
 from cloudinsights_dagster.flowlogs.ledger import Scope
-from cloudinsights_dagster.flowlogs.process import S3Clients, drain_day
-from cloudinsights_dagster.flowlogs.quality import MANDATORY_COLUMNS, check_records
+from cloudinsights_dagster.flowlogs.process import DrainReport, S3Clients, drain_day
+from cloudinsights_dagster.flowlogs.quality import MANDATORY_COLUMNS
 from cloudinsights_dagster.flowlogs.reconcile import reconcile_day
 from cloudinsights_dagster.integration_logs import LogEntry, write_logs
 from cloudinsights_dagster.resources import WarehouseResource
@@ -120,7 +120,7 @@ def flowlog_records(
     )
     for error in report.errors[:50]:
         context.log.warning(error)
-    quality = _quality(report.outputs)
+    quality = _quality(report)
     if not quality.passed:
         # A failed check reaches the integrations' status through their logs.
         write_logs(
@@ -153,14 +153,12 @@ def flowlog_records(
     return dg.MaterializeResult(metadata=metadata, check_results=[quality])
 
 
-def _quality(outputs: list[str]) -> dg.AssetCheckResult:
-    if not outputs:
+def _quality(report: DrainReport) -> dg.AssetCheckResult:
+    if not report.outputs:
         return dg.AssetCheckResult(
             check_name=QUALITY_CHECK, passed=True, metadata={"records": 0, "note": "nothing loaded"}
         )
-    dataset = pads.dataset(outputs, format="parquet")
-    columns = [c for c in MANDATORY_COLUMNS if c in dataset.schema.names]
-    result = check_records(dataset.to_table(columns=columns))
+    result = report.quality.result()
     return dg.AssetCheckResult(
         check_name=QUALITY_CHECK,
         passed=result.passed,

@@ -39,6 +39,7 @@ from cloudinsights_dagster.flowlogs.parse import (
     FlowLogError,
     FlowLogFormatError,
 )
+from cloudinsights_dagster.flowlogs.quality import QualityAccumulator
 from cloudinsights_dagster.integration_logs import LogEntry, add_logs
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.warehouse.db import session_scope
@@ -76,6 +77,8 @@ class DrainReport:
     outputs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     integrations: set[int] = field(default_factory=set)
+    # The quality suite over the records of the objects loaded, checked as they were written.
+    quality: QualityAccumulator = field(default_factory=QualityAccumulator)
 
 
 def default_session_factory(target: aws.RoleTarget, region: str) -> boto3.Session:
@@ -305,12 +308,14 @@ def _process_one(
             .read()
         )
         report.bytes_read += len(body)
+        checked = QualityAccumulator()
         result = process_object(
             body,
             out,
             indexes.index(reader.account_group, region),
             (),
             name=f"s3://{bucket}/{key}",
+            on_batch=checked.add,
         )
     except (ClientError, BotoCoreError) as exc:
         error = aws.error_message(exc)
@@ -358,6 +363,7 @@ def _process_one(
         )
     outcome = _record(url, claimed, run_id, "loaded", now, report, result=result)
     if outcome == "loaded":
+        report.quality.merge(checked)
         report.records_read += result.records_read
         report.records_loaded += result.records_loaded
         report.records_filtered += result.records_filtered

@@ -44,79 +44,117 @@ def _checked_columns(table: pa.Table) -> list[str]:
     ]
 
 
-def check_records(table: pa.Table) -> QualityResult:
-    """The suite of `expectations_for`, evaluated with Arrow compute (nulls in measures are
-    allowed: NODATA/SKIPDATA)."""
-    import pyarrow.compute as pc
+class QualityAccumulator:
+    """The suite of `expectations_for`, evaluated with Arrow compute batch by batch (nulls in
+    measures are allowed: NODATA/SKIPDATA), so a run checks its records as it writes them
+    instead of reading its outputs back. `merge` adds another accumulator's counts."""
 
-    present = set(_checked_columns(table))
-    failed: list[str] = []
-    expectations = 0
+    def __init__(self) -> None:
+        self.records = 0
+        self.expectations: dict[str, dict] = {}  # key -> {"name", "kwargs", "count", "sample"}
+        self.missing: set[str] = set()
+        self.batches = 0
 
-    def report(name: str, kwargs: dict, mask, column) -> None:
-        count = int(pc.sum(mask).as_py() or 0) if len(mask) else 0
-        if count:
-            sample = pc.filter(column, mask).slice(0, 5).to_pylist()
-            failed.append(f"{name} {kwargs}: {count} unexpected, e.g. {sample}")
+    def add(self, table: pa.Table | pa.RecordBatch) -> None:
+        import pyarrow.compute as pc
 
-    for name in MANDATORY_COLUMNS:
-        expectations += 1
-        if name not in present:
-            failed.append(f"expect_column_to_exist {{'column': '{name}'}}: column missing")
-    for name in NEVER_NULL:
-        if name in present:
-            expectations += 1
+        self.batches += 1
+        self.records += table.num_rows
+        names = table.schema.names
+        present = {c for c in names if c in FIELDS_BY_COLUMN and FIELDS_BY_COLUMN[c].mandatory}
+        self.missing |= set(MANDATORY_COLUMNS) - present
+
+        def expect(name: str, kwargs: dict, mask, column) -> None:
+            key = f"{name} {kwargs}"
+            entry = self.expectations.setdefault(
+                key, {"name": name, "kwargs": kwargs, "count": 0, "sample": []}
+            )
+            count = int(pc.sum(mask).as_py() or 0) if len(mask) else 0
+            if count:
+                entry["count"] += count
+                if len(entry["sample"]) < 5:
+                    entry["sample"] += pc.filter(column, mask).slice(0, 5).to_pylist()
+                    entry["sample"] = entry["sample"][:5]
+
+        def plain(name: str):
             column = table.column(name)
-            report(
-                "expect_column_values_to_not_be_null",
-                {"column": name},
-                pc.is_null(column),
-                column,
+            if pa.types.is_dictionary(column.type):
+                column = column.cast(column.type.value_type)
+            return column
+
+        for name in NEVER_NULL:
+            if name in present:
+                column = table.column(name)
+                expect(
+                    "expect_column_values_to_not_be_null",
+                    {"column": name},
+                    pc.is_null(column),
+                    column,
+                )
+        for name in MANDATORY_COLUMNS:
+            spec = FIELDS_BY_COLUMN[name]
+            if name not in present:
+                continue
+            if spec.allowed:
+                column = plain(name)
+                outside = pc.invert(pc.is_in(column, value_set=pa.array(list(spec.allowed))))
+                expect(
+                    "expect_column_values_to_be_in_set",
+                    {"column": name, "value_set": list(spec.allowed)},
+                    pc.and_kleene(outside, pc.is_valid(column)).fill_null(False),
+                    column,
+                )
+            elif spec.min_value is not None or spec.max_value is not None:
+                column = plain(name)
+                false = pa.repeat(False, len(column))
+                low = pc.less(column, spec.min_value) if spec.min_value is not None else false
+                high = pc.greater(column, spec.max_value) if spec.max_value is not None else false
+                expect(
+                    "expect_column_values_to_be_between",
+                    {"column": name, "min_value": spec.min_value, "max_value": spec.max_value},
+                    pc.or_(low, high).fill_null(False),
+                    column,
+                )
+        if {"start", "end"} <= present:
+            start, end = table.column("start"), table.column("end")
+            expect(
+                "expect_column_pair_values_a_to_be_greater_than_b",
+                {"column_A": "end", "column_B": "start", "or_equal": True},
+                pc.less(end, start).fill_null(False),
+                end,
             )
-    for name in MANDATORY_COLUMNS:
-        spec = FIELDS_BY_COLUMN[name]
-        if name not in present:
-            continue
-        column = table.column(name)
-        if pa.types.is_dictionary(column.type):
-            column = column.cast(column.type.value_type)
-        if spec.allowed:
-            expectations += 1
-            outside = pc.invert(pc.is_in(column, value_set=pa.array(list(spec.allowed))))
-            report(
-                "expect_column_values_to_be_in_set",
-                {"column": name, "value_set": list(spec.allowed)},
-                pc.and_kleene(outside, pc.is_valid(column)).fill_null(False),
-                column,
+
+    def merge(self, other: QualityAccumulator) -> None:
+        self.records += other.records
+        self.batches += other.batches
+        self.missing |= other.missing
+        for key, entry in other.expectations.items():
+            mine = self.expectations.setdefault(
+                key, {"name": entry["name"], "kwargs": entry["kwargs"], "count": 0, "sample": []}
             )
-        elif spec.min_value is not None or spec.max_value is not None:
-            expectations += 1
-            low = (
-                pc.less(column, spec.min_value)
-                if spec.min_value is not None
-                else pa.repeat(False, len(column))
-            )
-            high = (
-                pc.greater(column, spec.max_value)
-                if spec.max_value is not None
-                else pa.repeat(False, len(column))
-            )
-            report(
-                "expect_column_values_to_be_between",
-                {"column": name, "min_value": spec.min_value, "max_value": spec.max_value},
-                pc.or_(low, high).fill_null(False),
-                column,
-            )
-    if {"start", "end"} <= present:
-        expectations += 1
-        start, end = table.column("start"), table.column("end")
-        report(
-            "expect_column_pair_values_a_to_be_greater_than_b",
-            {"column_A": "end", "column_B": "start", "or_equal": True},
-            pc.less(end, start).fill_null(False),
-            end,
-        )
-    return QualityResult(not failed, table.num_rows, expectations, failed)
+            mine["count"] += entry["count"]
+            mine["sample"] = (mine["sample"] + entry["sample"])[:5]
+
+    def result(self) -> QualityResult:
+        failed = [
+            f"expect_column_to_exist {{'column': '{name}'}}: column missing"
+            for name in MANDATORY_COLUMNS
+            if name in self.missing
+        ]
+        failed += [
+            f"{e['name']} {e['kwargs']}: {e['count']} unexpected, e.g. {e['sample']}"
+            for e in self.expectations.values()
+            if e["count"]
+        ]
+        expectations = len(MANDATORY_COLUMNS) + len(self.expectations)
+        return QualityResult(not failed, self.records, expectations, failed)
+
+
+def check_records(table: pa.Table) -> QualityResult:
+    """The whole suite over one table (see QualityAccumulator)."""
+    accumulator = QualityAccumulator()
+    accumulator.add(table)
+    return accumulator.result()
 
 
 def expectations_for(columns: list[str]):

@@ -366,6 +366,7 @@ def process_object(
     name: str | None = None,
     filesystem: pafs.FileSystem | None = None,
     block_size: int | None = None,
+    on_batch: Callable[[pa.RecordBatch], None] | None = None,
 ) -> ProcessResult:
     """Parse, check, enrich and write one flow-log object: one Parquet file at `out_path`.
 
@@ -373,7 +374,8 @@ def process_object(
     or an already opened FlowLogReader. `eni_table`: the ENI inventory (a pyarrow Table, see
     enrich.INVENTORY_COLUMNS) or a prepared `enrich.EniIndex` (build one per inventory and reuse
     it across objects; `monitored_accounts` is then taken from it). `name` (e.g.
-    s3://bucket/key) appears in errors. Raises FlowLogFormatError / FlowLogCorruptError before
+    s3://bucket/key) appears in errors. `on_batch` sees every enriched batch (in the enrichment
+    thread), e.g. to check the records as they are written. Raises FlowLogFormatError / FlowLogCorruptError before
     anything is written, and then leaves any previous output at `out_path` as it was.
     """
     from .enrich import ENRICHED_SCHEMA, EniIndex, enrich_batch
@@ -394,6 +396,8 @@ def process_object(
         result.records_without_inventory += enriched.records_without_inventory
         result.records_external_peer += enriched.records_external_peer
         stats.update(enriched.batch)
+        if on_batch is not None:
+            on_batch(enriched.batch)
         return enriched.batch
 
     schema = pa.schema(list(reader.schema) + list(ENRICHED_SCHEMA))

@@ -40,8 +40,8 @@ REGION = "us-east-1"
 LOCATION = f"{ACCOUNT}-{REGION}"
 DAY = "2026-05-01"
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
-OBJECTS = 16
-RECORDS = 6_000
+OBJECTS = 30
+RECORDS = 4_000
 LEASE_SECONDS = 2
 
 
