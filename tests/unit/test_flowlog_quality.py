@@ -29,7 +29,7 @@ def _counts(lines: list[str]) -> dict[str, str]:
     found = {}
     for line in lines:
         head, _, tail = line.partition(": ")
-        found[head.split(" ")[0] + head[head.find("'column"):].split(",")[0]] = tail.split(" ")[0]
+        found[head.split(" ")[0] + head[head.find("'column") :].split(",")[0]] = tail.split(" ")[0]
     return found
 
 
