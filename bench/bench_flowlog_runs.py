@@ -142,20 +142,10 @@ def _world(work: Path):
 
 def _enis(world):
     from cloudinsights_dagster import aws
-    from cloudinsights_dagster.flowlogs.sample import Eni
+    from cloudinsights_dagster.flowlogs.sample import enis_from_ec2
 
     ec2 = aws.client(aws.base_session(REGION), "ec2")
-    found = ec2.describe_network_interfaces(NetworkInterfaceIds=world.eni_ids)
-    return [
-        Eni(
-            e["NetworkInterfaceId"],
-            e["PrivateIpAddress"],
-            e["VpcId"],
-            e["SubnetId"],
-            (e.get("Attachment") or {}).get("InstanceId", "-"),
-        )
-        for e in found["NetworkInterfaces"]
-    ]
+    return enis_from_ec2(ec2, world.eni_ids)
 
 
 def _upload_and_take_in(world, resources, instance, day_offset: int, count: int, records: int):

@@ -413,17 +413,6 @@ def expired_leases(session: Session, integration_ids: Iterable[int], now: dateti
     return len(rows), min(r[0] for r in rows), sorted({r[1] for r in rows if r[1]})
 
 
-def run_objects(session: Session, run_id: str) -> list[s.FlowLogObject]:
-    """The objects a run loaded (views re-aggregate the windows they touch)."""
-    return list(
-        session.scalars(
-            sa.select(s.FlowLogObject).where(
-                s.FlowLogObject.claimed_by_run == run_id, s.FlowLogObject.status == "loaded"
-            )
-        )
-    )
-
-
 def sample_outputs(session: Session, day: str, max_records: int) -> tuple[list[str], int]:
     """Outputs of a day's loaded objects, evenly spread over the day, holding about
     `max_records` records; and how many loaded objects the day has."""

@@ -49,6 +49,21 @@ class Eni:
     instance_id: str = "-"
 
 
+def enis_from_ec2(ec2, eni_ids: Sequence[str]) -> list[Eni]:
+    """The ENIs of a built world, as DescribeNetworkInterfaces reports them (an EC2 client)."""
+    found = ec2.describe_network_interfaces(NetworkInterfaceIds=list(eni_ids))
+    return [
+        Eni(
+            e["NetworkInterfaceId"],
+            e["PrivateIpAddress"],
+            e["VpcId"],
+            e["SubnetId"],
+            (e.get("Attachment") or {}).get("InstanceId", "-"),
+        )
+        for e in found["NetworkInterfaces"]
+    ]
+
+
 def sample_records(
     account_id: str,
     enis: Sequence[Eni],

@@ -25,7 +25,12 @@ from cloudinsights_dagster.assets.inventory import config_changes, inventory_sna
 from cloudinsights_dagster.definitions import defs
 from cloudinsights_dagster.demo_world import build_world
 from cloudinsights_dagster.flowlogs.queue import setup_queue
-from cloudinsights_dagster.flowlogs.sample import Eni, flow_log_gzip, object_key, sample_records
+from cloudinsights_dagster.flowlogs.sample import (
+    enis_from_ec2,
+    flow_log_gzip,
+    object_key,
+    sample_records,
+)
 from cloudinsights_dagster.flowlogs.subscriptions import subscribe_due_topics
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResource
@@ -81,17 +86,7 @@ def world(fast_moto_endpoint, tmp_path, monkeypatch):
         "flowlog_queue": FlowLogQueueResource(queue_url=queue.queue_url, region=REGION),
     }
     ec2 = aws.client(session, "ec2")
-    found = ec2.describe_network_interfaces(NetworkInterfaceIds=built.eni_ids)
-    enis = [
-        Eni(
-            e["NetworkInterfaceId"],
-            e["PrivateIpAddress"],
-            e["VpcId"],
-            e["SubnetId"],
-            (e.get("Attachment") or {}).get("InstanceId", "-"),
-        )
-        for e in found["NetworkInterfaces"]
-    ]
+    enis = enis_from_ec2(ec2, built.eni_ids)
     start = int(T0.timestamp()) + 600
     total = 0
     for i in range(OBJECTS):

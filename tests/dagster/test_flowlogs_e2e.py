@@ -20,7 +20,7 @@ from cloudinsights_dagster.demo_world import build_world
 from cloudinsights_dagster.flowlogs.queue import setup_queue, subscribe_topics
 from cloudinsights_dagster.flowlogs.sample import (
     DEFAULT_LIKE_FORMAT,
-    Eni,
+    enis_from_ec2,
     flow_log_gzip,
     object_key,
     sample_records,
@@ -74,17 +74,7 @@ def setup(moto_endpoint, tmp_path, monkeypatch):
 
 def _enis(world):
     ec2 = aws.client(aws.base_session(REGION), "ec2")
-    found = ec2.describe_network_interfaces(NetworkInterfaceIds=world.eni_ids)
-    return [
-        Eni(
-            e["NetworkInterfaceId"],
-            e["PrivateIpAddress"],
-            e["VpcId"],
-            e["SubnetId"],
-            (e.get("Attachment") or {}).get("InstanceId", "-"),
-        )
-        for e in found["NetworkInterfaces"]
-    ]
+    return enis_from_ec2(ec2, world.eni_ids)
 
 
 def _records(outputs):
