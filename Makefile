@@ -10,7 +10,7 @@ DAGSTER_HOME ?= $(CLOUDINSIGHTS_HOME)/dagster
 # Only the demo and the UI share the local instance; tests make their own.
 LOCAL := CLOUDINSIGHTS_HOME="$(CLOUDINSIGHTS_HOME)" DAGSTER_HOME="$(DAGSTER_HOME)"
 
-.PHONY: setup demo test ui bench bench-scale bench-intake lint format validate clean
+.PHONY: setup demo test ui bench bench-scale bench-intake lint format validate clean sanitize fuzz
 
 $(STAMP): $(INSTALL_INPUTS)
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,17 @@ demo: setup $(DAGSTER_HOME)/dagster.yaml
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest -n 2 --dist loadfile
+
+# The parser's C fast path under AddressSanitizer + UBSan, with the parse tests and the fuzz
+# profile of their Hypothesis property (~3 min).
+sanitize: setup
+	scripts/sanitize.sh
+
+# The Hypothesis property of the fast path at 5,000 files (the test suite runs 150).
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -n 0 tests/unit/test_flowlog_fastparse.py -k any_text
 
 ui: setup $(DAGSTER_HOME)/dagster.yaml
 	$(LOCAL) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

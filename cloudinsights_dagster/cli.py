@@ -485,6 +485,27 @@ def subscribe_command(as_json: bool) -> None:
         sys.exit(1)
 
 
+# ---------------------------------------------------------------- doctor
+
+
+@main.command("doctor")
+@JSON_OPTION
+def doctor_command(as_json: bool) -> None:
+    """Check this install and its configuration: the parser's C fast path, the gzip inflater,
+    the warehouse, the flow-log output folder and the Dagster instance. Exit 1 on any error
+    (warnings only slow things down)."""
+    from cloudinsights_dagster.doctor import run_checks
+
+    findings = run_checks()
+    if as_json:
+        _print_json([vars(finding) for finding in findings])
+    else:
+        for finding in findings:
+            click.echo(f"{finding.level:<8} {finding.check}: {finding.detail}")
+    if any(finding.level == "error" for finding in findings):
+        sys.exit(1)
+
+
 # ---------------------------------------------------------------- status and logs
 
 

@@ -56,6 +56,14 @@ def _source(path: str, head_only: bool = False):
     return path
 
 
+def _warn_without_fast_path() -> None:
+    from .parse import fast_path_problem
+
+    problem = fast_path_problem()
+    if problem:
+        click.echo(f"warning: {problem}", err=True)
+
+
 @click.group(name="flowlogs")
 def flowlogs() -> None:
     """VPC flow-log files: check their format, parse them to typed Parquet."""
@@ -72,6 +80,7 @@ def check(file: str) -> None:
     from .parse import FlowLogError, read_fields, validate_fields
 
     _require_local(file)
+    _warn_without_fast_path()
     try:
         fields = read_fields(_source(file, head_only=True), name=file)
         if fields is None:
@@ -104,6 +113,7 @@ def parse(file: str, out: str) -> None:
     from .writer import write_parsed
 
     _require_local(file)
+    _warn_without_fast_path()
     try:
         result = write_parsed(_source(file), out, name=file)
     except FlowLogError as exc:

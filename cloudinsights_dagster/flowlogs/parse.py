@@ -43,8 +43,11 @@ from . import fields as F
 
 try:  # the C fast path of the text parser (built when a compiler was there at install)
     from . import _fastparse
-except ImportError:  # pragma: no cover - exercised where the extension is not built
+
+    _FAST_PATH_IMPORT_ERROR: str | None = None
+except ImportError as _exc:  # pragma: no cover - exercised where the extension is not built
     _fastparse = None
+    _FAST_PATH_IMPORT_ERROR = str(_exc)
 
 try:  # ISA-L's inflate: the same gzip, a third of zlib's CPU time
     from isal import igzip as _igzip
@@ -71,6 +74,19 @@ PARQUET_BATCH_ROWS = 64 * 1024
 INFLATER = os.environ.get("CLOUDINSIGHTS_GZIP", "isal")
 # Text chunks go through the C fast path when it is built (CLOUDINSIGHTS_FASTPARSE=0: never).
 FAST_PATH = _fastparse is not None and os.environ.get("CLOUDINSIGHTS_FASTPARSE", "1") != "0"
+
+
+def fast_path_problem() -> str | None:
+    """Why the C fast path is not in use, in words for an operator; None when it is (or when
+    CLOUDINSIGHTS_FASTPARSE=0 turned it off on purpose)."""
+    if _fastparse is not None:
+        return None
+    return (
+        "the flow-log parser's C fast path is not built "
+        f"({_FAST_PATH_IMPORT_ERROR}): parsing still works with Arrow alone, about a third "
+        "slower. Install a C compiler and the Python headers, then reinstall (`make setup` or "
+        "`pip install -e .`); the build's output says why it failed."
+    )
 
 
 class FlowLogError(Exception):
