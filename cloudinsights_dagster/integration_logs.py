@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -168,4 +168,4 @@ def prune_logs(database_url: str, older_than: datetime) -> int:
         result = session.execute(
             sa.delete(s.IntegrationLog).where(s.IntegrationLog.time < older_than)
         )
-        return result.rowcount or 0
+        return cast(sa.CursorResult, result).rowcount or 0

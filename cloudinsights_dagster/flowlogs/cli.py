@@ -14,6 +14,7 @@ for s3:// sources.
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import click
 
@@ -41,10 +42,9 @@ def _fetch_s3(uri: str, byte_range: int | None = None) -> bytes:
         return s3.get_object(**kwargs)["Body"].read()
     except Exception as exc:  # botocore errors: reported as one line, exit 1
         _fail(f"{uri}: cannot read the object: {error_message(exc)}")
-    raise AssertionError("unreachable")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(1)
 

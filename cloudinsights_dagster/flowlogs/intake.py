@@ -214,8 +214,8 @@ def _record_objects(
             status=status,
             error=error,
         )
-        for i, outcome in zip(indexes, found, strict=True):
-            outcomes[i] = outcome
+        for i, upserted in zip(indexes, found, strict=True):
+            outcomes[i] = upserted
     for item, outcome in zip(taken, outcomes, strict=True):
         ref = item.ref
         if item.status == "filtered":

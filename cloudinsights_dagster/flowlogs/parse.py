@@ -34,7 +34,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, TypeAlias
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -49,9 +49,13 @@ except ImportError as _exc:  # pragma: no cover - exercised where the extension 
     _fastparse = None
     _FAST_PATH_IMPORT_ERROR = str(_exc)
 
+_igzip: Any
+_IsalError: type[Exception]
 try:  # ISA-L's inflate: the same gzip, a third of zlib's CPU time
     from isal import igzip as _igzip
-    from isal.isal_zlib import error as _IsalError
+
+    # isal's stubs declare `error` an Exception instance; it is the exception class.
+    from isal.isal_zlib import error as _IsalError  # type: ignore[assignment]
 except ImportError:  # pragma: no cover - exercised where isal is not installed
     _igzip = None
     _IsalError = OSError
@@ -59,7 +63,7 @@ except ImportError:  # pragma: no cover - exercised where isal is not installed
 # What a damaged compressed stream raises, whichever inflater runs.
 _STREAM_ERRORS = (OSError, EOFError, _IsalError)
 
-Source = str | os.PathLike | bytes | bytearray | memoryview | pa.NativeFile | BinaryIO
+Source: TypeAlias = str | os.PathLike | bytes | bytearray | memoryview | pa.NativeFile | BinaryIO
 Kind = Literal["gzip", "parquet", "text"]
 
 GZIP_MAGIC = b"\x1f\x8b"

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from .. import aws
 from ..catalog import RESOURCE_GROUPS, ResourceType, resource_types_enabled
 from .collectors import COLLECTORS
-from .model import ApiOutcome, CollectionResult, ResourceRecord
+from .model import ApiOutcome, CollectionResult, Outcome, ResourceRecord
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +35,13 @@ def location_key(account_id: str, region: str) -> str:
     return f"{account_id}-{region}"
 
 
-def describe_error(exc: BaseException) -> tuple[str, str]:
+def describe_error(exc: BaseException) -> tuple[Outcome, str]:
     """(outcome, one-line message) for an exception of an API call.
 
     Some services answer errors in a body the client cannot parse (e.g. an XML error to a JSON
     client): the AWS code and message are dug out of it so the log shows the real reason.
     """
-    outcome = aws.classify_error(exc)
+    outcome: Outcome = aws.classify_error(exc)
     message = aws.error_message(exc)
     if isinstance(exc, ClientError):
         raw = str(exc.response.get("Error", {}).get("Message", ""))
