@@ -77,20 +77,15 @@ def _sync_locations(registry) -> str | None:
 
 def _discover_regions(registry, info) -> str | None:
     """Record the account's enabled regions when none were given; a failure is not fatal."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from cloudinsights_dagster.locations import discover_regions
 
-    from cloudinsights_dagster import aws
-    from cloudinsights_dagster.discovery import discover_enabled_regions
-
-    try:
-        regions = discover_enabled_regions(info.role_arn, registry.external_id(info.account_group))
-    except (ClientError, BotoCoreError) as exc:
-        return (
-            f"warning: could not list the account's enabled regions through {info.role_arn} "
-            f"({aws.error_message(exc)}); the location sync sensor will retry"
-        )
-    registry.set_regions(info.id, regions, source="discovered")
-    return None
+    failure = discover_regions(registry, info)
+    if failure is None:
+        return None
+    return (
+        f"warning: could not list the account's enabled regions through {info.role_arn} "
+        f"({failure.error}); the location sync sensor will retry"
+    )
 
 
 def _print_json(value: Any) -> None:
