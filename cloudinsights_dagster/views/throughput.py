@@ -270,6 +270,15 @@ def group_sums(
     return all_keys, sums
 
 
+def exact_sums(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Exact int64 sums of `values` per key in range(n)."""
+    if len(values) and values.min() < 0:
+        out = np.zeros(n, np.int64)
+        np.add.at(out, keys, values)
+        return out
+    return _bincount(keys, values.astype(np.int64, copy=False), n)
+
+
 def _non_negative(measures: list[list[np.ndarray | None]]) -> bool:
     return all(v is None or not len(v) or v.min() >= 0 for parts in measures for v in parts)
 
