@@ -40,7 +40,9 @@ from cloudinsights_dagster.warehouse.schema import utcnow
 def traffic_views(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    reports = refresh_run_views(warehouse.url, context.run.run_id, utcnow())
+    reports = refresh_run_views(
+        warehouse.url, context.run.run_id, utcnow(), views_base=load_settings().flowlogs_output
+    )
     talkers = [t for r in reports for t in r.top_talkers]
     reasons: dict[str, int] = {}
     for report in reports:

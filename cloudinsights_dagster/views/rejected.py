@@ -218,10 +218,11 @@ def _security_groups_seen(records: pa.Table) -> pa.Table:
             _SG_KEY: _sg_key(records["eni_security_group_ids"]),
         }
     )
-    return _distinct_seen([seen])
+    return merge_security_groups_seen([seen])
 
 
-def _distinct_seen(parts: Iterable[pa.Table]) -> pa.Table:
+def merge_security_groups_seen(parts: Iterable[pa.Table]) -> pa.Table:
+    """Several security-groups-seen tables -> their distinct rows."""
     tables = [p.cast(SECURITY_GROUPS_SEEN_SCHEMA) for p in parts if p.num_rows]
     if not tables:
         return SECURITY_GROUPS_SEEN_SCHEMA.empty_table()
@@ -232,6 +233,16 @@ def _distinct_seen(parts: Iterable[pa.Table]) -> pa.Table:
         .select(SECURITY_GROUPS_SEEN_SCHEMA.names)
         .cast(SECURITY_GROUPS_SEEN_SCHEMA)
     )
+
+
+def merge_rejected_grouped(parts: Iterable[pa.Table]) -> pa.Table:
+    """Several grouped parts of rejected_partial -> one (measures summed per key)."""
+    tables = [p for p in parts if p.num_rows]
+    if not tables:
+        return _empty_grouped()
+    if len(tables) == 1:
+        return tables[0]
+    return _group(pa.concat_tables(tables), ["egress"])
 
 
 def finish_rejected(
@@ -249,8 +260,10 @@ def finish_rejected(
         tables = [t for t in tables if t.num_rows]
     if not tables:
         return empty_rejected()
-    table = tables[0] if len(tables) == 1 else _group(pa.concat_tables(tables), ["egress"])
-    filled = _fill_egress_security_groups(table, _distinct_seen(list(seen)), security_groups)
+    table = merge_rejected_grouped(tables)
+    filled = _fill_egress_security_groups(
+        table, merge_security_groups_seen(list(seen)), security_groups
+    )
     if filled is table:  # no egress reject to a known ENI: the keys are final
         return _finish(table.drop_columns(["egress"]))
     # An egress and an ingress reject of the same flow may now share a key: sum them.
