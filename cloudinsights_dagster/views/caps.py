@@ -91,7 +91,9 @@ def cap_throughput(table: pa.Table, top: int = TOP_ENTITIES) -> pa.Table:
             "flows": rest["flows_sum"],
         }
     )
-    merged = pa.concat_tables([head.select(THROUGHPUT_SCHEMA.names), rest.cast(THROUGHPUT_SCHEMA)])
+    merged = pa.concat_tables(
+        [head.select(THROUGHPUT_SCHEMA.names).cast(THROUGHPUT_SCHEMA), rest.cast(THROUGHPUT_SCHEMA)]
+    )
     return merged.sort_by([(k, "ascending") for k in THROUGHPUT_KEYS]).cast(THROUGHPUT_SCHEMA)
 
 
