@@ -39,7 +39,9 @@ from .rejected import (
     SECURITY_GROUPS_SEEN_SCHEMA,
     merge_rejected_grouped,
     merge_security_groups_seen,
-    rejected_partial,
+    rejected_grouped,
+    rejected_records,
+    security_groups_seen,
 )
 from .throughput import (
     THROUGHPUT_SCHEMA,
@@ -98,23 +100,21 @@ class PartialBuilder:
             seconds, valid = seconds_array(table["start"])
             self._windows.update(np.unique(floor_window(seconds[valid])).tolist())
         self._throughput.append(aggregate_throughput(table))
-        rejected, seen = rejected_partial(table)
+        self._seen.append(security_groups_seen(table))
+        rejected = rejected_records(table)  # a few percent of the records: filtered once
         if rejected.num_rows:
-            self._rejected.append(rejected)
-        self._seen.append(seen)
-        groups = reject_groups(table)
-        if groups.num_rows:
-            self._groups.append(groups)
+            self._rejected.append(rejected_grouped(rejected))
+            self._groups.append(reject_groups(rejected))
         self.cpu_seconds += time.thread_time() - started
 
     def build(self, output: str | None = None) -> Partial:
         started = time.thread_time()
-        rejected = merge_rejected_grouped(self._rejected)
+        one = len(self._throughput) == 1  # one batch: its parts are final
         partial = Partial(
             windows=pa.table({"window_start": sorted(self._windows)}, schema=WINDOWS_SCHEMA),
-            throughput=merge_throughput(self._throughput),
-            rejected=rejected,
-            security_groups_seen=merge_security_groups_seen(self._seen),
+            throughput=self._throughput[0] if one else merge_throughput(self._throughput),
+            rejected=merge_rejected_grouped(self._rejected),
+            security_groups_seen=self._seen[0] if one else merge_security_groups_seen(self._seen),
             reject_groups=merge_reject_groups(self._groups),
             output_path=output,
             records=self.records,
@@ -149,7 +149,8 @@ def partial_of(records: pa.Table, output: str | None = None) -> Partial:
 
 def _ipc(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
+    options = pa.ipc.IpcWriteOptions(compression="zstd")  # 4x smaller, ~2.5 ms per 20k records
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes()
 

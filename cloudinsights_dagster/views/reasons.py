@@ -60,8 +60,10 @@ from .throughput import (
     exact_sums,
     floor_window,
     lookup,
+    ranked,
     seconds_array,
     traffic_mask,
+    unique_rows,
     window_mask,
 )
 
@@ -275,32 +277,6 @@ class _RuleSets:
         return self.ids[state.key]
 
 
-def _unique_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(index of the first row of each distinct row, inverse: row -> distinct id).
-
-    Columns are packed into one int64 key while their value ranges fit; when the next column
-    would overflow, the key so far is replaced by its dense distinct ids (one np.unique) and
-    packing goes on, so a wide key costs a few sorts of int64, never a lexsort."""
-    n = len(columns[0])
-    if n == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    packed = np.zeros(n, np.int64)
-    radix = 1
-    for c in columns:
-        lo, hi = int(c.min()), int(c.max())
-        span = hi - lo + 1
-        if span == 1:
-            continue
-        if radix * span >= 2**62:
-            _, packed = np.unique(packed, return_inverse=True)
-            packed = packed.reshape(-1).astype(np.int64)
-            radix = int(packed.max()) + 1
-        packed += (c.astype(np.int64) - lo) * radix
-        radix *= span
-    _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
-    return first, inverse.reshape(-1)
-
-
 def _strings(column) -> pa.ChunkedArray | pa.Array:
     if pa.types.is_dictionary(column.type):
         return column.cast(column.type.value_type)
@@ -398,9 +374,12 @@ def _group_records(
     flags = ints("tcp_flags", -1)
     src = _strings(column_or_nulls(rec, "srcaddr", pa.string()))
     dst = _strings(column_or_nulls(rec, "dstaddr", pa.string()))
-    addr_codes, addr_values = encode(pc.if_else(pa.array(egress), dst, src))
-    eni_codes, eni_values = encode(column_or_nulls(rec, "interface_id", pa.string()))
-    peer_codes, peer_values = encode(column_or_nulls(rec, "peer_interface_id", pa.string()))
+    # Codes into distinct values (chunks of several files repeat values in their dictionaries).
+    addr_codes, addr_values = ranked(*encode(pc.if_else(pa.array(egress), dst, src)))
+    eni_codes, eni_values = ranked(*encode(column_or_nulls(rec, "interface_id", pa.string())))
+    peer_codes, peer_values = ranked(
+        *encode(column_or_nulls(rec, "peer_interface_id", pa.string()))
+    )
     # A response: SYN-ACK seen, or (no SYN at all) from a service port to an ephemeral one.
     syn_ack = (flags >= 0) & ((flags & 18) == 18)
     no_syn = (flags < 0) | ((flags & 2) == 0)
@@ -409,7 +388,7 @@ def _group_records(
     )
     resp_port = np.where(response, srcport, -1)
     window = floor_window(t)
-    first, inverse = _unique_rows(
+    first, inverse = unique_rows(
         [
             t if exact else window,
             eni_codes,
@@ -638,7 +617,7 @@ def _explain(g: _Groups, history: InventoryHistory) -> tuple[pa.Table, set[int]]
 
     # Distinct combinations, evaluated once each.
     resp_port = g.resp_port
-    first, combo = _unique_rows(
+    first, combo = unique_rows(
         [
             eni_codes,
             segment,
@@ -731,7 +710,7 @@ def _explain(g: _Groups, history: InventoryHistory) -> tuple[pa.Table, set[int]]
         return np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(), np.int64)
 
     c_time = np.array([-1 if v is None else v for v in change_t], np.int64)
-    _, outcome = _unique_rows(
+    _, outcome = unique_rows(
         [
             reason.astype(np.int64),
             codes(rule_id),
@@ -742,7 +721,7 @@ def _explain(g: _Groups, history: InventoryHistory) -> tuple[pa.Table, set[int]]
             codes(detail),
         ]
     )
-    out_first, out_of_combo = _unique_rows(
+    out_first, out_of_combo = unique_rows(
         [
             eni_codes[first],
             direction[first],

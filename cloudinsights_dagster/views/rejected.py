@@ -143,9 +143,26 @@ def rejected_partial(
     the view's keys and whether they are egress, the destination security groups of egress
     rows still unknown; the security groups the records' ENIs carried per window). The view of
     several record sets is finish_rejected of their parts."""
-    seen = _security_groups_seen(records)
+    return rejected_grouped(records, windows), security_groups_seen(records)
+
+
+def rejected_records(records: pa.Table) -> pa.Table:
+    """The records the rejected views count: REJECT, with measures and a direction."""
     if records.num_rows == 0:
-        return _empty_grouped(), seen
+        return records
+    a_codes, a_values = encode(column_or_nulls(records, "action"))
+    d_codes, d_values = encode(column_or_nulls(records, "flow_direction"))
+    mask = traffic_mask(records) & (lookup(a_codes, a_values, {"REJECT": 1}) == 1)
+    mask &= lookup(d_codes, d_values, {"ingress": 0, "egress": 1}) >= 0
+    return records.filter(pa.array(mask))
+
+
+def rejected_grouped(
+    records: pa.Table, windows: Iterable[datetime | str] | None = None
+) -> pa.Table:
+    """The grouped part of rejected_partial."""
+    if records.num_rows == 0:
+        return _empty_grouped()
     seconds, _ = seconds_array(records["start"])
     seconds = floor_window(seconds)
     a_codes, a_values = encode(column_or_nulls(records, "action"))
@@ -156,7 +173,7 @@ def rejected_partial(
     if windows is not None:
         mask &= window_mask(seconds, windows)
     if not mask.any():
-        return _empty_grouped(), seen
+        return _empty_grouped()
     rows = pa.array(np.flatnonzero(mask))
     rejected = records.select([c for c in _RECORD_COLUMNS if c in records.column_names]).take(rows)
     egress = pa.array(direction[mask] == 1)
@@ -195,7 +212,7 @@ def rejected_partial(
             "bytes": pc.fill_null(col("bytes", pa.int64()).cast(pa.int64()), 0),
         }
     )
-    return _group(table, extra_keys=["egress"]), seen
+    return _group(table, extra_keys=["egress"])
 
 
 def _empty_grouped() -> pa.Table:
@@ -206,7 +223,7 @@ def _empty_grouped() -> pa.Table:
     return pa.schema(list(zip(names, types, strict=True))).empty_table()
 
 
-def _security_groups_seen(records: pa.Table) -> pa.Table:
+def security_groups_seen(records: pa.Table) -> pa.Table:
     """Distinct (window, ENI, security-group key) of every record (whatever its action)."""
     if records.num_rows == 0 or "eni_security_group_ids" not in records.column_names:
         return SECURITY_GROUPS_SEEN_SCHEMA.empty_table()
