@@ -34,13 +34,17 @@ from cloudinsights_dagster.warehouse.schema import utcnow
         "rejected apart), `rejected_traffic` (by source, destination, port, protocol, with the "
         "destination's security groups, by impact) and `change_impact` (traffic of what each "
         "config change touched, before and after). Only the windows this run's records touch "
-        "are re-aggregated, from every record of those windows."
+        "are re-aggregated, from the partial aggregates of every object of those windows. Full "
+        "resolution as Parquet under <flow-log output>/views/; the warehouse keeps the top rows "
+        "of each window and rest rows (bounded per location-day, see docs/schema.md)."
     ),
 )
 def traffic_views(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    reports = refresh_run_views(warehouse.url, context.run.run_id, utcnow())
+    reports = refresh_run_views(
+        warehouse.url, context.run.run_id, utcnow(), views_base=load_settings().flowlogs_output
+    )
     talkers = [t for r in reports for t in r.top_talkers]
     reasons: dict[str, int] = {}
     for report in reports:
@@ -51,6 +55,10 @@ def traffic_views(
         metadata={
             "locations": len({r.location_key for r in reports}),
             "windows_reaggregated": sum(r.windows for r in reports),
+            # Objects merged from the partial aggregates the pipeline wrote (the rest: records).
+            "objects_merged": sum(r.objects for r in reports),
+            "objects_from_partials": sum(r.partials_used for r in reports),
+            "columnar_rows": sum(r.columnar_rows for r in reports),
             "bytes_in": sum(r.bytes_in for r in reports),
             "bytes_out": sum(r.bytes_out for r in reports),
             "rejected_flows": sum(r.rejected_flows for r in reports),

@@ -283,6 +283,7 @@ def _process_one(
     logs: list[LogEntry],
 ) -> str:
     from cloudinsights_dagster.flowlogs.writer import output_path, process_object
+    from cloudinsights_dagster.views.partials import PartialBuilder, partial_path
 
     bucket, key, integration_id = claimed.bucket, claimed.key, claimed.integration_id
     details = {"bucket": bucket, "key": key}
@@ -308,14 +309,14 @@ def _process_one(
             .read()
         )
         report.bytes_read += len(body)
-        checked = QualityAccumulator()
+        checked, views = QualityAccumulator(), PartialBuilder()
         result = process_object(
             body,
             out,
             indexes.index(reader.account_group, region),
             (),
             name=f"s3://{bucket}/{key}",
-            on_batch=checked.add,
+            on_batch=lambda batch: (checked.add(batch), views.add(batch)),
         )
     except (ClientError, BotoCoreError) as exc:
         error = aws.error_message(exc)
@@ -347,6 +348,7 @@ def _process_one(
         )
         report.errors.append(message)
         return _record(url, claimed, run_id, "failed", now, report, error=message)
+    views.write_or_remove(partial_path(output_base, integration_id, bucket, key), out)
     now = clock()
     if result.records_filtered:
         accounts = ", ".join(sorted(result.filtered_by_account)) or "?"

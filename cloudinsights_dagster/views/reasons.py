@@ -50,17 +50,20 @@ from .rules import (
     compile_rule_sets,
     evaluate,
     network_acl_entries,
-    parse_address,
+    parse_addresses,
     security_group_rules,
 )
 from .throughput import (
     TIMESTAMP,
     column_or_nulls,
     encode,
+    exact_sums,
     floor_window,
     lookup,
+    ranked,
     seconds_array,
     traffic_mask,
+    unique_rows,
     window_mask,
 )
 
@@ -274,51 +277,77 @@ class _RuleSets:
         return self.ids[state.key]
 
 
-def _unique_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(index of the first row of each distinct row, inverse: row -> distinct id)."""
-    n = len(columns[0])
-    if n == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    # Packed into one int64 key when the value ranges allow (one sort instead of a lexsort).
-    packed = np.zeros(n, np.int64)
-    radix = 1
-    for c in columns:
-        lo, hi = int(c.min()), int(c.max())
-        span = hi - lo + 1
-        if radix * span >= 2**62:
-            break
-        packed += (c.astype(np.int64) - lo) * radix
-        radix *= span
-    else:
-        _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
-        return first, inverse.reshape(-1)
-    order = np.lexsort(columns[::-1])
-    new = np.zeros(n, bool)
-    new[0] = True
-    for c in columns:
-        s = c[order]
-        new[1:] |= s[1:] != s[:-1]
-    ids_sorted = np.cumsum(new) - 1
-    inverse = np.empty(n, np.int64)
-    inverse[order] = ids_sorted
-    return order[new], inverse
-
-
 def _strings(column) -> pa.ChunkedArray | pa.Array:
     if pa.types.is_dictionary(column.type):
         return column.cast(column.type.value_type)
     return column if column.type == pa.string() else column.cast(pa.string())
 
 
-def explain_rejects(
-    records: pa.Table,
-    history: InventoryHistory,
-    windows: Iterable[datetime | str] | None = None,
-) -> pa.Table:
-    """Enriched flow records -> REASONS_SCHEMA rows, one per (window, ENI, direction, peer,
-    port, protocol, reason and its rule/change), with the summed flows, packets and bytes."""
+# Rejected flows grouped by what their reason depends on (the partial aggregate of the view):
+# window, ENI, direction, protocol, port, peer (address and ENI), whether the flow looks like a
+# response and its response port; the first and last record start of the group tell whether a
+# version change of the ENI's rules falls inside it.
+REJECT_GROUPS_SCHEMA = pa.schema(
+    [
+        pa.field("window_start", pa.int64(), nullable=False),
+        pa.field("first_start", pa.int64(), nullable=False),
+        pa.field("last_start", pa.int64(), nullable=False),
+        pa.field("interface_id", pa.string()),
+        pa.field("direction", pa.int8(), nullable=False),  # 0 ingress, 1 egress
+        pa.field("protocol", pa.int64(), nullable=False),  # -2: none
+        pa.field("dstport", pa.int64(), nullable=False),  # -1: none
+        pa.field("peer_address", pa.string()),
+        pa.field("peer_interface_id", pa.string()),
+        pa.field("response", pa.bool_(), nullable=False),
+        pa.field("response_port", pa.int64(), nullable=False),  # -1: not a response
+        pa.field("flows", pa.int64(), nullable=False),
+        pa.field("packets", pa.int64(), nullable=False),
+        pa.field("bytes", pa.int64(), nullable=False),
+    ]
+)
+_GROUP_KEY_NAMES = (
+    "window_start",
+    "interface_id",
+    "direction",
+    "protocol",
+    "dstport",
+    "peer_address",
+    "peer_interface_id",
+    "response",
+    "response_port",
+)
+
+
+@dataclass
+class _Groups:
+    """Rejected-flow groups as numpy arrays; strings as codes (-1 null) into value lists."""
+
+    window: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    eni: np.ndarray
+    eni_values: list
+    direction: np.ndarray
+    proto: np.ndarray
+    dstport: np.ndarray
+    addr: np.ndarray
+    addr_values: list
+    peer: np.ndarray
+    peer_values: list
+    response: np.ndarray
+    resp_port: np.ndarray
+    flows: np.ndarray
+    packets: np.ndarray
+    bytes: np.ndarray
+
+
+def _group_records(
+    records: pa.Table, windows: Iterable[datetime | str] | None, exact: bool
+) -> _Groups | None:
+    """The rejected flow records (REJECT, with measures and a direction) grouped; `exact`: by
+    their own start second too (first = last start), as the reasons of single records."""
     if records.num_rows == 0:
-        return empty_reasons()
+        return None
     seconds, _ = seconds_array(records["start"])
     a_codes, a_values = encode(column_or_nulls(records, "action"))
     d_codes, d_values = encode(column_or_nulls(records, "flow_direction"))
@@ -328,7 +357,7 @@ def explain_rejects(
     if windows is not None:
         mask &= window_mask(floor_window(seconds), windows)
     if not mask.any():
-        return empty_reasons()
+        return None
     rows = np.flatnonzero(mask)
     rec = records if len(rows) == records.num_rows else records.take(pa.array(rows))
     t = seconds[rows]
@@ -345,20 +374,189 @@ def explain_rejects(
     flags = ints("tcp_flags", -1)
     src = _strings(column_or_nulls(rec, "srcaddr", pa.string()))
     dst = _strings(column_or_nulls(rec, "dstaddr", pa.string()))
-    peer_addr = pc.if_else(pa.array(egress), dst, src)
-    addr_codes, addr_values = encode(peer_addr)
-    eni_codes, eni_values = encode(column_or_nulls(rec, "interface_id", pa.string()))
-    peer_codes, peer_values = encode(column_or_nulls(rec, "peer_interface_id", pa.string()))
+    # Codes into distinct values (chunks of several files repeat values in their dictionaries).
+    addr_codes, addr_values = ranked(*encode(pc.if_else(pa.array(egress), dst, src)))
+    eni_codes, eni_values = ranked(*encode(column_or_nulls(rec, "interface_id", pa.string())))
+    peer_codes, peer_values = ranked(
+        *encode(column_or_nulls(rec, "peer_interface_id", pa.string()))
+    )
     # A response: SYN-ACK seen, or (no SYN at all) from a service port to an ephemeral one.
     syn_ack = (flags >= 0) & ((flags & 18) == 18)
     no_syn = (flags < 0) | ((flags & 2) == 0)
     response = (proto == 6) & syn_ack | (
         no_syn & (srcport >= 0) & (srcport < 1024) & (dstport >= 1024)
     )
+    resp_port = np.where(response, srcport, -1)
+    window = floor_window(t)
+    first, inverse = unique_rows(
+        [
+            t if exact else window,
+            eni_codes,
+            direction,
+            proto,
+            dstport,
+            addr_codes,
+            peer_codes,
+            response.astype(np.int64),
+            resp_port,
+        ]
+    )
+    n = len(first)
+    if exact:
+        low = high = t[first]
+    else:
+        low = np.full(n, _INF, np.int64)
+        np.minimum.at(low, inverse, t)
+        high = np.full(n, -_INF, np.int64)
+        np.maximum.at(high, inverse, t)
+    return _Groups(
+        window=window[first],
+        first=low,
+        last=high,
+        eni=eni_codes[first],
+        eni_values=eni_values.to_pylist(),
+        direction=direction[first],
+        proto=proto[first],
+        dstport=dstport[first],
+        addr=addr_codes[first],
+        addr_values=addr_values.to_pylist(),
+        peer=peer_codes[first],
+        peer_values=peer_values.to_pylist(),
+        response=response[first],
+        resp_port=resp_port[first],
+        flows=np.bincount(inverse, minlength=n).astype(np.int64),
+        packets=exact_sums(inverse, ints("packets", 0), n),
+        bytes=exact_sums(inverse, ints("bytes", 0), n),
+    )
 
-    # Segment of each record in its ENI's version history, and the rule set of each segment.
+
+def reject_groups(
+    records: pa.Table, windows: Iterable[datetime | str] | None = None, *, exact: bool = False
+) -> pa.Table:
+    """Enriched flow records -> their rejected flows as REJECT_GROUPS_SCHEMA rows: the partial
+    aggregate of reject_reasons (additive: see merge_reject_groups, explain_groups)."""
+    groups = _group_records(records, windows, exact)
+    if groups is None:
+        return REJECT_GROUPS_SCHEMA.empty_table()
+    return _groups_table(groups)
+
+
+def _groups_table(g: _Groups) -> pa.Table:
+    def strings(codes: np.ndarray, values: list) -> pa.Array:
+        return pa.array(values + [None], pa.string()).take(
+            pa.array(_last_is_null(codes, len(values)))
+        )
+
+    return pa.table(
+        {
+            "window_start": pa.array(g.window, pa.int64()),
+            "first_start": pa.array(g.first, pa.int64()),
+            "last_start": pa.array(g.last, pa.int64()),
+            "interface_id": strings(g.eni, g.eni_values),
+            "direction": pa.array(g.direction, pa.int8()),
+            "protocol": pa.array(g.proto, pa.int64()),
+            "dstport": pa.array(g.dstport, pa.int64()),
+            "peer_address": strings(g.addr, g.addr_values),
+            "peer_interface_id": strings(g.peer, g.peer_values),
+            "response": pa.array(g.response, pa.bool_()),
+            "response_port": pa.array(g.resp_port, pa.int64()),
+            "flows": pa.array(g.flows, pa.int64()),
+            "packets": pa.array(g.packets, pa.int64()),
+            "bytes": pa.array(g.bytes, pa.int64()),
+        },
+        schema=REJECT_GROUPS_SCHEMA,
+    )
+
+
+def merge_reject_groups(parts: Iterable[pa.Table | None]) -> pa.Table:
+    """Several REJECT_GROUPS_SCHEMA tables (of disjoint record sets) -> the groups of their
+    union: measures summed, first and last starts widened."""
+    tables = [p.cast(REJECT_GROUPS_SCHEMA) for p in parts if p is not None and p.num_rows]
+    if not tables:
+        return REJECT_GROUPS_SCHEMA.empty_table()
+    if len(tables) == 1:
+        return tables[0]
+    grouped = (
+        pa.concat_tables(tables)
+        .group_by(list(_GROUP_KEY_NAMES), use_threads=False)
+        .aggregate(
+            [
+                ("first_start", "min"),
+                ("last_start", "max"),
+                ("flows", "sum"),
+                ("packets", "sum"),
+                ("bytes", "sum"),
+            ]
+        )
+    )
+    grouped = grouped.rename_columns(
+        [*_GROUP_KEY_NAMES, "first_start", "last_start", "flows", "packets", "bytes"]
+    )
+    return grouped.select(REJECT_GROUPS_SCHEMA.names).cast(REJECT_GROUPS_SCHEMA)
+
+
+def _groups_from_table(table: pa.Table) -> _Groups:
+    def num(name: str) -> np.ndarray:
+        return np.asarray(table[name].to_numpy(), np.int64)
+
+    def codes(name: str) -> tuple[np.ndarray, list]:
+        c, values = encode(table[name])
+        return c, values.to_pylist()
+
+    eni, eni_values = codes("interface_id")
+    addr, addr_values = codes("peer_address")
+    peer, peer_values = codes("peer_interface_id")
+    return _Groups(
+        window=num("window_start"),
+        first=num("first_start"),
+        last=num("last_start"),
+        eni=eni,
+        eni_values=eni_values,
+        direction=num("direction"),
+        proto=num("protocol"),
+        dstport=num("dstport"),
+        addr=addr,
+        addr_values=addr_values,
+        peer=peer,
+        peer_values=peer_values,
+        response=np.asarray(table["response"].to_numpy(), bool),
+        resp_port=num("response_port"),
+        flows=num("flows"),
+        packets=num("packets"),
+        bytes=num("bytes"),
+    )
+
+
+def explain_rejects(
+    records: pa.Table,
+    history: InventoryHistory,
+    windows: Iterable[datetime | str] | None = None,
+) -> pa.Table:
+    """Enriched flow records -> REASONS_SCHEMA rows, one per (window, ENI, direction, peer,
+    port, protocol, reason and its rule/change), with the summed flows, packets and bytes."""
+    groups = _group_records(records, windows, exact=True)
+    if groups is None:
+        return empty_reasons()
+    return _explain(groups, history)[0]
+
+
+def explain_groups(groups: pa.Table, history: InventoryHistory) -> tuple[pa.Table, set[int]]:
+    """REJECT_GROUPS_SCHEMA rows (merged partials) -> (REASONS_SCHEMA rows, the windows (epoch
+    seconds) of groups in which a version of the rules they depend on changed: their records
+    may have different reasons, so those windows must be explained from the records)."""
+    if groups.num_rows == 0:
+        return empty_reasons(), set()
+    return _explain(_groups_from_table(groups), history)
+
+
+def _explain(g: _Groups, history: InventoryHistory) -> tuple[pa.Table, set[int]]:
+    t, direction, proto, dstport = g.first, g.direction, g.proto, g.dstport
+    eni_codes, addr_codes, peer_codes = g.eni, g.addr, g.peer
+    eni_list, peer_list = g.eni_values, g.peer_values
+    straddles = np.zeros(len(t), bool)
+
+    # Segment of each group in its ENI's version history, and the rule set of each segment.
     sets = _RuleSets(history)
-    eni_list = eni_values.to_pylist()
     segment = np.zeros(len(t), np.int64)
     seg_rule_set: dict[tuple[int, int], int] = {}
     seg_detail: dict[tuple[int, int], str] = {}
@@ -372,8 +570,10 @@ def explain_rejects(
         eni_id = eni_list[code] if code >= 0 else None
         points = history.change_points(eni_id) if eni_id else []
         points_of[code] = points
-        seg = np.searchsorted(np.asarray(points, np.int64), t[idx], side="right")
+        point_array = np.asarray(points, np.int64)
+        seg = np.searchsorted(point_array, t[idx], side="right")
         segment[idx] = seg
+        straddles[idx] |= np.searchsorted(point_array, g.last[idx], side="right") != seg
         for s in range(len(points) + 1):
             state = (
                 _state(history, eni_id, points[s - 1])
@@ -385,10 +585,9 @@ def explain_rejects(
             if state.detail:
                 seg_detail[(code, s)] = state.detail
 
-    # Security groups of the peer ENI at the record's time (for group-referencing rules).
+    # Security groups of the peer ENI at the group's time (for group-referencing rules).
     group_sets: dict[frozenset[str], int] = {}
     peer_groups = np.full(len(t), -1, np.int64)
-    peer_list = peer_values.to_pylist()
     if (peer_codes >= 0).any():
         order = np.argsort(peer_codes, kind="stable")
         pb = np.flatnonzero(np.r_[True, peer_codes[order][1:] != peer_codes[order][:-1], True])
@@ -402,6 +601,9 @@ def explain_rejects(
                 continue
             starts = np.asarray([v.valid_from for v in versions], np.int64)
             pick = np.maximum(np.searchsorted(starts, t[idx], side="right") - 1, 0)
+            straddles[idx] |= (
+                np.maximum(np.searchsorted(starts, g.last[idx], side="right") - 1, 0) != pick
+            )
             codes = np.array(
                 [
                     group_sets.setdefault(
@@ -414,29 +616,39 @@ def explain_rejects(
             peer_groups[idx] = codes[pick]
 
     # Distinct combinations, evaluated once each.
-    resp_port = np.where(response, srcport, -1)
-    first, combo = _unique_rows(
-        [eni_codes, segment, direction, proto, dstport, addr_codes, peer_groups, resp_port]
+    resp_port = g.resp_port
+    first, combo = unique_rows(
+        [
+            eni_codes,
+            segment,
+            direction,
+            proto,
+            dstport,
+            addr_codes,
+            peer_groups,
+            resp_port,
+            g.response.astype(np.int64),
+        ]
     )
     c_eni, c_seg = eni_codes[first], segment[first]
     c_rs = np.array(
         [seg_rule_set[k] for k in zip(c_eni.tolist(), c_seg.tolist(), strict=True)], np.int64
     )
-    parsed = np.array(
-        [parse_address(a) for a in addr_values.to_pylist()] + [(0, 0, 0)], dtype=object
-    ).reshape(-1, 3)
     c_addr = addr_codes[first]
+    fam, hi, lo = parse_addresses(g.addr_values)
+    c_addr_index = np.where(c_addr >= 0, c_addr, len(g.addr_values))
     probes = Probes(
         np.maximum(c_rs, 0),
         direction[first],
         proto[first],
         dstport[first],
-        parsed[c_addr, 0].astype(np.int8),
-        parsed[c_addr, 1].astype(np.uint64),
-        parsed[c_addr, 2].astype(np.uint64),
+        fam[c_addr_index],
+        hi[c_addr_index],
+        lo[c_addr_index],
         peer_groups[first],
         list(group_sets),
     )
+    response = g.response
     n = len(first)
     reason = np.full(n, 3, np.int8)  # unknown
     rule_id: list[str | None] = [None] * n
@@ -460,7 +672,7 @@ def explain_rejects(
             np.where(acl_first, 1, np.where(~sg_ok, 0, np.where(~acl_ok, 1, 2))),
         ).astype(np.int8)
         sg_labels, acl_labels = compiled.sg.labels, compiled.acl.labels
-        for i in np.flatnonzero(known):
+        for i in np.flatnonzero(known & (reason != 0)):
             r = reason[i]
             if r == 1:
                 row = verdict.acl_row[i]
@@ -492,13 +704,13 @@ def explain_rejects(
         detail[i] = seg_detail.get((int(c_eni[i]), int(c_seg[i])))
 
     # The output key of each combination: what it shows (the combination key minus the segment,
-    # the peer's groups and the response port), then the records summed per (window, key).
+    # the peer's groups and the response port), then the groups summed per (window, key).
     def codes(values: list) -> np.ndarray:
         encoded = pc.dictionary_encode(pa.array(values, pa.string()))
         return np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(), np.int64)
 
     c_time = np.array([-1 if v is None else v for v in change_t], np.int64)
-    outcome_first, outcome = _unique_rows(
+    _, outcome = unique_rows(
         [
             reason.astype(np.int64),
             codes(rule_id),
@@ -509,7 +721,7 @@ def explain_rejects(
             codes(detail),
         ]
     )
-    out_first, out_of_combo = _unique_rows(
+    out_first, out_of_combo = unique_rows(
         [
             eni_codes[first],
             direction[first],
@@ -521,26 +733,21 @@ def explain_rejects(
         ]
     )
     n_out = max(len(out_first), 1)
-    window = floor_window(t)
-    w_codes, w_index = np.unique(window, return_inverse=True)
-    key = w_index.astype(np.int64) * n_out + out_of_combo[combo]
+    w_codes, w_index = np.unique(g.window, return_inverse=True)
+    key = w_index.reshape(-1).astype(np.int64) * n_out + out_of_combo[combo]
     groups, inverse = np.unique(key, return_inverse=True)
+    inverse = inverse.reshape(-1)
     g_out = groups % n_out
     g_window = w_codes[groups // n_out]
-    g_first = first[out_first[g_out]]  # a record of the group
-    g_combo = out_first[g_out]  # a combination of the group
-
-    def sums(name: str) -> np.ndarray:
-        values = ints(name, 0) if name != "flows" else np.ones(len(t), np.int64)
-        return np.bincount(inverse, weights=values, minlength=len(groups)).astype(np.int64)
+    g_first = first[out_first[g_out]]  # a group of the output row
+    g_combo = out_first[g_out]  # a combination of the output row
 
     def per_group(values: list, type_: pa.DataType) -> pa.Array:
         return pa.array(values, type_).take(pa.array(g_combo))
 
-    del outcome_first
     eni_str = pa.array(eni_list + [None], pa.string())
     peer_str = pa.array(peer_list + [None], pa.string())
-    addr_str = pa.array(addr_values.to_pylist() + [None], pa.string())
+    addr_str = pa.array(g.addr_values + [None], pa.string())
     ports = dstport[g_first]
     table = pa.table(
         {
@@ -564,11 +771,17 @@ def explain_rejects(
             "change_resource_id": per_group(change_id, pa.string()),
             "change_time": per_group(change_t, pa.int64()).cast(TIMESTAMP),
             "detail": per_group(detail, pa.string()),
-            "flows": sums("flows"),
-            "packets": sums("packets"),
-            "bytes": sums("bytes"),
+            "flows": exact_sums(inverse, g.flows, len(groups)),
+            "packets": exact_sums(inverse, g.packets, len(groups)),
+            "bytes": exact_sums(inverse, g.bytes, len(groups)),
         }
     )
+    straddled = {int(w) for w in np.unique(g.window[straddles])}
+    return sort_reasons(table), straddled
+
+
+def sort_reasons(table: pa.Table) -> pa.Table:
+    """REASONS_SCHEMA rows in the view's order: by window, then most flows first."""
     order = pc.sort_indices(
         table,
         sort_keys=[

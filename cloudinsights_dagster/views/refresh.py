@@ -1,31 +1,53 @@
 """Keeping the view tables current after a flow-log partition is processed: only the windows
-its records touch are re-aggregated, from every loaded record of those windows, so a late file
+its records touch are re-aggregated, from every loaded object of those windows, so a late file
 gives the same figures as a from-scratch aggregation; the change impacts around those windows
-follow. Each account group is aggregated from its own integrations' records only.
+follow. Each account group is aggregated from its own integrations' objects only.
+
+Each object's partial aggregates (views/partials.py, written by the pipeline) are merged instead
+of its records being re-read; an object without a valid partial (older outputs) is read and
+aggregated the same way. The full-resolution views go to the columnar table family
+(views/columnar.py) when a `views_base` is given; the relational tables keep the capped rows
+(views/caps.py). Refreshes of one (account group, location) are serialized by a PostgreSQL
+advisory lock, as they rewrite the same windows and files.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cloudinsights_dagster.inventory.store import inventory_as_of
+from cloudinsights_dagster.views import columnar
+from cloudinsights_dagster.views.caps import cap_reasons, cap_rejected, cap_throughput
 from cloudinsights_dagster.views.impact import change_impacts, impact_windows
-from cloudinsights_dagster.views.reasons import explain_rejects, history_from_session
-from cloudinsights_dagster.views.rejected import aggregate_rejected
-from cloudinsights_dagster.views.throughput import (
-    THROUGHPUT_SCHEMA,
-    aggregate_throughput,
-    windows_of,
+from cloudinsights_dagster.views.partials import (
+    Partial,
+    partial_of,
+    partial_path,
+    read_partial,
+    windows_of_partial,
 )
+from cloudinsights_dagster.views.reasons import (
+    explain_groups,
+    explain_rejects,
+    history_from_session,
+    merge_reject_groups,
+    sort_reasons,
+)
+from cloudinsights_dagster.views.rejected import finish_rejected
+from cloudinsights_dagster.views.throughput import THROUGHPUT_SCHEMA, merge_throughput
 from cloudinsights_dagster.warehouse import schema as s
-from cloudinsights_dagster.warehouse.db import session_scope
+from cloudinsights_dagster.warehouse.db import get_engine, session_scope
 
 # The enriched columns the views read (throughput, rejected, reasons): reading only these
 # halves what a refresh decodes.
@@ -59,6 +81,7 @@ VIEW_COLUMNS = (
     "vpc_id",
 )
 IMPACT_WINDOWS = 3  # five-minute windows before and after a change
+_LOCK_NAMESPACE = 727_100_002  # advisory locks of view refreshes (see warehouse/db.py: ..._001)
 REASON_HISTORY = timedelta(days=7)  # how far back a removed rule is looked for
 _CHUNK = 1000
 
@@ -77,15 +100,39 @@ class ViewsReport:
     rejected_flows: int = 0
     top_talkers: list[tuple[str, str, int]] = field(default_factory=list)  # (type, id, bytes)
     top_rejects: list[tuple[str, str, int, int]] = field(default_factory=list)
+    objects: int = 0  # objects whose aggregates were merged
+    partials_used: int = 0  # of which from their partial (the others: from their records)
+    columnar_rows: int = 0
+    columnar_bytes: int = 0
 
 
-def _outputs(
+@dataclass(frozen=True)
+class _Object:
+    """A loaded object as the ledger knows it."""
+
+    output_path: str
+    integration_id: int
+    bucket: str
+    key: str
+    records: int | None
+
+
+_OBJECT_COLUMNS = (
+    s.FlowLogObject.output_path,
+    s.FlowLogObject.integration_id,
+    s.FlowLogObject.bucket,
+    s.FlowLogObject.object_key,
+    s.FlowLogObject.records_loaded,
+)
+
+
+def _objects(
     session: Session,
     location_key: str,
     integration_ids: list[int],
     span: tuple[datetime, datetime],
     days: set[str],
-) -> list[str]:
+) -> list[_Object]:
     """Loaded outputs of the location whose records may fall in [span): by the records' own
     time span (an index range), or by day for objects recorded without one."""
     low, high = span
@@ -95,9 +142,10 @@ def _outputs(
         s.FlowLogObject.last_end >= low,
     )
     by_day = sa.and_(s.FlowLogObject.first_start.is_(None), s.FlowLogObject.day.in_(sorted(days)))
-    return list(
-        session.scalars(
-            sa.select(s.FlowLogObject.output_path)
+    return [
+        _Object(*row)
+        for row in session.execute(
+            sa.select(*_OBJECT_COLUMNS)
             .where(
                 s.FlowLogObject.location_key == location_key,
                 s.FlowLogObject.integration_id.in_(integration_ids),
@@ -107,7 +155,7 @@ def _outputs(
             )
             .order_by(s.FlowLogObject.output_path)
         )
-    )
+    ]
 
 
 def _read(paths: list[str], columns: list[str] | None = None) -> pa.Table | None:
@@ -146,15 +194,17 @@ def _flowlogs_integrations_by_group(session: Session) -> dict[int, list[int]]:
     return by_group
 
 
-def refresh_run_views(database_url: str, run_id: str, now: datetime) -> list[ViewsReport]:
+def refresh_run_views(
+    database_url: str, run_id: str, now: datetime, *, views_base: str | None = None
+) -> list[ViewsReport]:
     """Re-aggregate the windows touched by the objects a run loaded, per location and account
-    group: the work follows the run's records, not the size of the day."""
+    group: the work follows the run's records, not the size of the day. `views_base`: where the
+    partials and the columnar views live (the flow-log output base); None: no partials read,
+    no columnar views written."""
     with session_scope(database_url) as session:
         rows = session.execute(
             sa.select(
-                s.FlowLogObject.location_key,
-                s.FlowLogObject.output_path,
-                s.Integration.account_group_id,
+                *_OBJECT_COLUMNS, s.FlowLogObject.location_key, s.Integration.account_group_id
             )
             .join(s.Integration, s.Integration.id == s.FlowLogObject.integration_id)
             .where(
@@ -164,24 +214,35 @@ def refresh_run_views(database_url: str, run_id: str, now: datetime) -> list[Vie
             )
         ).all()
         group_integrations = _flowlogs_integrations_by_group(session)
-    outputs: dict[tuple[int, str], list[str]] = defaultdict(list)
-    for location_key, path, group_id in rows:
-        outputs[(group_id, location_key)].append(path)
+    objects: dict[tuple[int, str], list[_Object]] = defaultdict(list)
+    for *columns, location_key, group_id in rows:
+        objects[(group_id, location_key)].append(_Object(*columns))
     return [
         _refresh_group(
-            database_url, group_id, sorted(group_integrations[group_id]), location_key, paths, now
+            database_url,
+            group_id,
+            sorted(group_integrations[group_id]),
+            location_key,
+            found,
+            now,
+            views_base,
         )
-        for (group_id, location_key), paths in sorted(outputs.items())
+        for (group_id, location_key), found in sorted(objects.items())
     ]
 
 
 def refresh_partition_views(
-    database_url: str, location_key: str, day: str, now: datetime
+    database_url: str,
+    location_key: str,
+    day: str,
+    now: datetime,
+    *,
+    views_base: str | None = None,
 ) -> list[ViewsReport]:
     """Re-aggregate every window of a location's day (every loaded object of it), per group."""
     with session_scope(database_url) as session:
         rows = session.execute(
-            sa.select(s.FlowLogObject.output_path, s.Integration.account_group_id)
+            sa.select(*_OBJECT_COLUMNS, s.Integration.account_group_id)
             .join(s.Integration, s.Integration.id == s.FlowLogObject.integration_id)
             .where(
                 s.FlowLogObject.location_key == location_key,
@@ -191,15 +252,77 @@ def refresh_partition_views(
             )
         ).all()
         group_integrations = _flowlogs_integrations_by_group(session)
-    by_group: dict[int, list[str]] = defaultdict(list)
-    for path, group_id in rows:
-        by_group[group_id].append(path)
+    by_group: dict[int, list[_Object]] = defaultdict(list)
+    for *columns, group_id in rows:
+        by_group[group_id].append(_Object(*columns))
     return [
         _refresh_group(
-            database_url, group_id, sorted(group_integrations[group_id]), location_key, paths, now
+            database_url,
+            group_id,
+            sorted(group_integrations[group_id]),
+            location_key,
+            found,
+            now,
+            views_base,
         )
-        for group_id, paths in sorted(by_group.items())
+        for group_id, found in sorted(by_group.items())
     ]
+
+
+@contextmanager
+def refresh_lock(database_url: str, group_id: int, location_key: str) -> Iterator[None]:
+    """Serialize refreshes of one (account group, location) across processes: a PostgreSQL
+    session advisory lock held on a connection of its own (SQLite: nothing to hold; its writes
+    are serialized by the database file)."""
+    engine = get_engine(database_url)
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    key = zlib.crc32(f"{group_id}/{location_key}".encode()) - (1 << 31)  # a signed int4
+    args = {"ns": _LOCK_NAMESPACE - (1 << 31), "key": key}
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:ns, :key)"), args)
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, :key)"), args)
+            conn.commit()
+
+
+class _Partials:
+    """The partial of each object: its file when it matches the ledger, else built from its
+    records (read once)."""
+
+    def __init__(self, views_base: str | None):
+        self.base = views_base
+        self._cache: dict[str, Partial] = {}
+        self.from_files = 0
+
+    def get(self, obj: _Object) -> Partial:
+        found = self._cache.get(obj.output_path)
+        if found is not None:
+            return found
+        partial = None
+        if self.base is not None:
+            partial = read_partial(partial_path(self.base, obj.integration_id, obj.bucket, obj.key))
+            if partial is not None and (
+                partial.output_path != obj.output_path
+                or (obj.records is not None and partial.records != obj.records)
+            ):
+                partial = None  # built for another output: stale
+        if partial is None:
+            records = _read([obj.output_path], list(VIEW_COLUMNS))
+            partial = partial_of(records, obj.output_path)
+        else:
+            self.from_files += 1
+        self._cache[obj.output_path] = partial
+        return partial
+
+
+def _in_windows(table: pa.Table, windows: set[datetime]) -> pa.Table:
+    wanted = pa.array(sorted(int(w.timestamp()) for w in windows), pa.int64())
+    return table.filter(pc.is_in(table["window_start"].cast(pa.int64()), wanted))
 
 
 def _refresh_group(
@@ -207,23 +330,47 @@ def _refresh_group(
     group_id: int,
     integration_ids: list[int],
     location_key: str,
-    new_outputs: list[str],
+    new_objects: list[_Object],
     now: datetime,
+    views_base: str | None = None,
+) -> ViewsReport:
+    with refresh_lock(database_url, group_id, location_key):
+        return _refresh_locked(
+            database_url, group_id, integration_ids, location_key, new_objects, now, views_base
+        )
+
+
+def _refresh_locked(
+    database_url: str,
+    group_id: int,
+    integration_ids: list[int],
+    location_key: str,
+    new_objects: list[_Object],
+    now: datetime,
+    views_base: str | None,
 ) -> ViewsReport:
     report = ViewsReport(location_key)
-    fresh = _read(new_outputs, ["start"])
-    touched = windows_of(fresh) if fresh is not None else set()
+    partials = _Partials(views_base)
+    touched: set[datetime] = set()
+    for obj in new_objects:
+        touched |= windows_of_partial(partials.get(obj))
     if not touched:
         return report
     span = (min(touched), max(touched) + timedelta(minutes=5))
     with session_scope(database_url) as session:
-        records = _read(
-            _outputs(session, location_key, integration_ids, span, _contributing_days(touched)),
-            list(VIEW_COLUMNS),
+        objects = _objects(
+            session, location_key, integration_ids, span, _contributing_days(touched)
         )
-    throughput = aggregate_throughput(records, windows=touched)
+    parts = [partials.get(obj) for obj in objects]
+    report.objects, report.partials_used = len(objects), partials.from_files
+    throughput = merge_throughput(_in_windows(p.throughput, touched) for p in parts)
     groups = _security_groups(database_url, location_key, max(touched))
-    rejected = aggregate_rejected(records, windows=touched, security_groups=groups)
+    rejected = finish_rejected(
+        [p.rejected for p in parts],
+        [p.security_groups_seen for p in parts],
+        windows=touched,
+        security_groups=groups,
+    )
     with session_scope(database_url) as session:
         history = history_from_session(
             session,
@@ -231,8 +378,41 @@ def _refresh_group(
             min(touched) - REASON_HISTORY,
             max(touched) + timedelta(minutes=5),
         )
-    reasons = explain_rejects(records, history, windows=touched)
+    reasons, straddled = explain_groups(
+        merge_reject_groups(_in_windows(p.reject_groups, touched) for p in parts), history
+    )
+    if straddled:
+        # A rule version changed inside these windows: their records may have different
+        # reasons before and after it, so they are explained record by record.
+        exact_windows = {datetime.fromtimestamp(w, UTC) for w in straddled}
+        records = _read(sorted(o.output_path for o in objects), list(VIEW_COLUMNS))
+        reasons = sort_reasons(
+            pa.concat_tables(
+                [
+                    reasons.filter(
+                        pc.invert(
+                            pc.is_in(
+                                reasons["window_start"].cast(pa.int64()),
+                                pa.array(sorted(straddled), pa.int64()),
+                            )
+                        )
+                    ),
+                    explain_rejects(records, history, windows=exact_windows),
+                ]
+            )
+        )
     report.windows = len(touched)
+    if views_base is not None:
+        for view, table in (
+            ("entity_throughput", throughput),
+            ("rejected_traffic", rejected),
+            ("reject_reasons", reasons),
+        ):
+            written = columnar.write_windows(
+                views_base, view, group_id, location_key, table, touched
+            )
+            report.columnar_rows += written.rows
+            report.columnar_bytes += written.bytes
     with session_scope(database_url) as session:
         for model in (s.EntityThroughput, s.RejectedTraffic, s.RejectReason):
             session.execute(
@@ -244,41 +424,94 @@ def _refresh_group(
             )
         t_rows = [
             {"account_group_id": group_id, "location_key": location_key, **row}
-            for row in throughput.to_pylist()
+            for row in cap_throughput(throughput).to_pylist()
         ]
         r_rows = [
             {"account_group_id": group_id, "location_key": location_key, **row}
-            for row in rejected.to_pylist()
+            for row in cap_rejected(rejected).to_pylist()
         ]
         for row in r_rows:
             row["destination_security_group_ids"] = row["destination_security_group_ids"] or []
         _insert(session, s.EntityThroughput, t_rows)
         _insert(session, s.RejectedTraffic, r_rows)
-        reason_rows = _reason_rows(session, group_id, location_key, reasons)
+        reason_rows = _reason_rows(session, group_id, location_key, cap_reasons(reasons))
         _insert(session, s.RejectReason, reason_rows)
         report.reason_rows = len(reason_rows)
-        for row in reason_rows:
-            report.reasons[row["reason"]] = report.reasons.get(row["reason"], 0) + row["flows"]
-        report.impacts = _refresh_impacts(session, group_id, location_key, touched, now)
+        report.impacts = _refresh_impacts(
+            session,
+            group_id,
+            location_key,
+            touched,
+            now,
+            _EniThroughput(throughput, views_base, group_id, location_key),
+        )
     report.throughput_rows, report.rejected_rows = len(t_rows), len(r_rows)
-    talkers: dict[tuple[str, str], int] = defaultdict(int)
-    for row in t_rows:
-        if row["direction"] == "inbound":
-            report.bytes_in += row["bytes"] if row["entity_type"] == "account" else 0
-        else:
-            report.bytes_out += row["bytes"] if row["entity_type"] == "account" else 0
-        if row["entity_type"] in ("eni", "instance"):
-            talkers[(row["entity_type"], row["entity_id"])] += row["bytes"]
-        if row["entity_type"] == "account" and row["action"] == "REJECT":
-            report.rejected_flows += row["flows"]
-    report.top_talkers = sorted(((t, i, b) for (t, i), b in talkers.items()), key=lambda x: -x[2])[
-        :10
-    ]
-    report.top_rejects = [
-        (r["srcaddr"], r["dstaddr"], r["dstport"], r["flows"])
-        for r in sorted(r_rows, key=lambda r: -r["bytes"])[:10]
-    ]
+    _summarize(report, throughput, rejected, reasons)
     return report
+
+
+def _summarize(report: ViewsReport, throughput: pa.Table, rejected: pa.Table, reasons) -> None:
+    """The report's totals and tops, from the full-resolution views."""
+    for row in reasons.group_by("reason").aggregate([("flows", "sum")]).to_pylist():
+        report.reasons[row["reason"]] = row["flows_sum"]
+    accounts = throughput.filter(pc.equal(throughput["entity_type"], "account"))
+    for row in (
+        accounts.group_by(["direction", "action"]).aggregate([("bytes", "sum"), ("flows", "sum")])
+    ).to_pylist():
+        if row["direction"] == "inbound":
+            report.bytes_in += row["bytes_sum"]
+        else:
+            report.bytes_out += row["bytes_sum"]
+        if row["action"] == "REJECT":
+            report.rejected_flows += row["flows_sum"]
+    talkers = (
+        throughput.filter(pc.is_in(throughput["entity_type"], pa.array(["eni", "instance"])))
+        .group_by(["entity_type", "entity_id"])
+        .aggregate([("bytes", "sum")])
+        .sort_by(
+            [("bytes_sum", "descending"), ("entity_type", "ascending"), ("entity_id", "ascending")]
+        )
+        .slice(0, 10)
+    )
+    report.top_talkers = [
+        (r["entity_type"], r["entity_id"], r["bytes_sum"]) for r in talkers.to_pylist()
+    ]
+    top = rejected.take(pc.sort_indices(rejected, [("bytes", "descending")]).slice(0, 10))
+    report.top_rejects = [
+        (r["srcaddr"], r["dstaddr"], r["dstport"], r["flows"]) for r in top.to_pylist()
+    ]
+
+
+class _EniThroughput:
+    """ENI throughput rows of given windows at full resolution: the refresh's own windows from
+    memory, the others from the columnar view (or, without one, the relational table)."""
+
+    def __init__(self, fresh: pa.Table, views_base: str | None, group_id: int, location_key: str):
+        self.fresh = fresh.filter(pc.equal(fresh["entity_type"], "eni"))
+        self.fresh_windows = set(fresh["window_start"].cast(pa.int64()).to_pylist())
+        self.views_base, self.group_id, self.location_key = views_base, group_id, location_key
+
+    def rows(self, session: Session, windows: set[datetime], refreshed: set[datetime]) -> pa.Table:
+        others = windows - refreshed
+        parts = [_in_windows(self.fresh, windows & refreshed)]
+        if others and self.views_base is not None:
+            stored = columnar.read_windows(
+                self.views_base, "entity_throughput", self.group_id, self.location_key, others
+            )
+            parts.append(stored.filter(pc.equal(stored["entity_type"], "eni")))
+        elif others:
+            found = session.execute(
+                sa.select(*(getattr(s.EntityThroughput, c) for c in THROUGHPUT_SCHEMA.names)).where(
+                    s.EntityThroughput.account_group_id == self.group_id,
+                    s.EntityThroughput.location_key == self.location_key,
+                    s.EntityThroughput.entity_type == "eni",
+                    s.EntityThroughput.window_start.in_(sorted(others)),
+                )
+            ).all()
+            parts.append(
+                pa.Table.from_pylist([dict(r._mapping) for r in found], schema=THROUGHPUT_SCHEMA)
+            )
+        return pa.concat_tables([p.cast(THROUGHPUT_SCHEMA) for p in parts])
 
 
 def _reason_rows(session: Session, group_id: int, location_key: str, reasons: pa.Table):
@@ -321,7 +554,12 @@ def _security_groups(database_url: str, location_key: str, at: datetime) -> dict
 
 
 def _refresh_impacts(
-    session: Session, group_id: int, location_key: str, touched: set[datetime], now: datetime
+    session: Session,
+    group_id: int,
+    location_key: str,
+    touched: set[datetime],
+    now: datetime,
+    eni_throughput: _EniThroughput,
 ) -> int:
     """Recompute the impacts of changes whose before/after windows meet the touched ones."""
     span = timedelta(minutes=5 * (IMPACT_WINDOWS + 1))
@@ -338,26 +576,7 @@ def _refresh_impacts(
     if not changes:
         return 0
     windows = {w for c in changes for w in impact_windows(c.change_time, IMPACT_WINDOWS)}
-    throughput_rows = session.execute(
-        sa.select(
-            s.EntityThroughput.window_start,
-            s.EntityThroughput.entity_type,
-            s.EntityThroughput.entity_id,
-            s.EntityThroughput.direction,
-            s.EntityThroughput.action,
-            s.EntityThroughput.bytes,
-            s.EntityThroughput.packets,
-            s.EntityThroughput.flows,
-        ).where(
-            s.EntityThroughput.account_group_id == group_id,
-            s.EntityThroughput.location_key == location_key,
-            s.EntityThroughput.entity_type == "eni",
-            s.EntityThroughput.window_start.in_(sorted(windows)),
-        )
-    ).all()
-    throughput = pa.Table.from_pylist(
-        [dict(r._mapping) for r in throughput_rows], schema=THROUGHPUT_SCHEMA
-    )
+    throughput = eni_throughput.rows(session, windows, touched)
     count = 0
     for change in changes:
         # The inventory just before and at the change: a deleted resource is still in the first.

@@ -34,11 +34,13 @@ from .throughput import (
     as_timestamps,
     column_or_nulls,
     encode,
+    epoch_seconds,
     floor_window,
     lookup,
     seconds_array,
     traffic_mask,
     window_mask,
+    window_start,
 )
 
 REJECTED_KEYS: tuple[str, ...] = (
@@ -108,6 +110,17 @@ def _sg_key(lists) -> pa.ChunkedArray:
     return pc.binary_join(lists.cast(pa.list_(pa.string())), ",")
 
 
+# The security groups each ENI's own records carried per window ("sg-1,sg-2" keys): what
+# fills in the destination security groups of egress rejects to that ENI.
+SECURITY_GROUPS_SEEN_SCHEMA = pa.schema(
+    [
+        pa.field("window_start", pa.int64(), nullable=False),
+        pa.field("interface_id", pa.string()),
+        pa.field(_SG_KEY, pa.string()),
+    ]
+)
+
+
 def aggregate_rejected(
     records: pa.Table,
     windows: Iterable[datetime | str] | None = None,
@@ -119,8 +132,37 @@ def aggregate_rejected(
     security group ids, for destination ENIs of egress rejects that have no records of their
     own in the window (e.g. from the inventory).
     """
+    grouped, seen = rejected_partial(records, windows)
+    return finish_rejected([grouped], [seen], security_groups=security_groups)
+
+
+def rejected_partial(
+    records: pa.Table, windows: Iterable[datetime | str] | None = None
+) -> tuple[pa.Table, pa.Table]:
+    """The additive parts of rejected_traffic for a set of records: (rejected rows grouped by
+    the view's keys and whether they are egress, the destination security groups of egress
+    rows still unknown; the security groups the records' ENIs carried per window). The view of
+    several record sets is finish_rejected of their parts."""
+    return rejected_grouped(records, windows), security_groups_seen(records)
+
+
+def rejected_records(records: pa.Table) -> pa.Table:
+    """The records the rejected views count: REJECT, with measures and a direction."""
     if records.num_rows == 0:
-        return empty_rejected()
+        return records
+    a_codes, a_values = encode(column_or_nulls(records, "action"))
+    d_codes, d_values = encode(column_or_nulls(records, "flow_direction"))
+    mask = traffic_mask(records) & (lookup(a_codes, a_values, {"REJECT": 1}) == 1)
+    mask &= lookup(d_codes, d_values, {"ingress": 0, "egress": 1}) >= 0
+    return records.filter(pa.array(mask))
+
+
+def rejected_grouped(
+    records: pa.Table, windows: Iterable[datetime | str] | None = None
+) -> pa.Table:
+    """The grouped part of rejected_partial."""
+    if records.num_rows == 0:
+        return _empty_grouped()
     seconds, _ = seconds_array(records["start"])
     seconds = floor_window(seconds)
     a_codes, a_values = encode(column_or_nulls(records, "action"))
@@ -131,7 +173,7 @@ def aggregate_rejected(
     if windows is not None:
         mask &= window_mask(seconds, windows)
     if not mask.any():
-        return empty_rejected()
+        return _empty_grouped()
     rows = pa.array(np.flatnonzero(mask))
     rejected = records.select([c for c in _RECORD_COLUMNS if c in records.column_names]).take(rows)
     egress = pa.array(direction[mask] == 1)
@@ -170,10 +212,77 @@ def aggregate_rejected(
             "bytes": pc.fill_null(col("bytes", pa.int64()).cast(pa.int64()), 0),
         }
     )
-    grouped = _group(table, extra_keys=["egress"])
-    filled = _fill_egress_security_groups(grouped, records, seconds, security_groups)
-    if filled is grouped:  # no egress reject to a known ENI: the keys are final
-        return _finish(grouped.drop_columns(["egress"]))
+    return _group(table, extra_keys=["egress"])
+
+
+def _empty_grouped() -> pa.Table:
+    fields = {f.name: f.type for f in REJECTED_SCHEMA}
+    fields[_SG_KEY] = pa.string()
+    names = [*_GROUP_KEYS, "egress", *REJECTED_MEASURES]
+    types = [fields[n] if n != "egress" else pa.bool_() for n in names]
+    return pa.schema(list(zip(names, types, strict=True))).empty_table()
+
+
+def security_groups_seen(records: pa.Table) -> pa.Table:
+    """Distinct (window, ENI, security-group key) of every record (whatever its action)."""
+    if records.num_rows == 0 or "eni_security_group_ids" not in records.column_names:
+        return SECURITY_GROUPS_SEEN_SCHEMA.empty_table()
+    seconds, _ = seconds_array(records["start"])
+    seen = pa.table(
+        {
+            "window_start": pa.array(floor_window(seconds), pa.int64()),
+            "interface_id": _strings(column_or_nulls(records, "interface_id")),
+            _SG_KEY: _sg_key(records["eni_security_group_ids"]),
+        }
+    )
+    return merge_security_groups_seen([seen])
+
+
+def merge_security_groups_seen(parts: Iterable[pa.Table]) -> pa.Table:
+    """Several security-groups-seen tables -> their distinct rows."""
+    tables = [p.cast(SECURITY_GROUPS_SEEN_SCHEMA) for p in parts if p.num_rows]
+    if not tables:
+        return SECURITY_GROUPS_SEEN_SCHEMA.empty_table()
+    return (
+        pa.concat_tables(tables)
+        .group_by(SECURITY_GROUPS_SEEN_SCHEMA.names, use_threads=False)
+        .aggregate([])
+        .select(SECURITY_GROUPS_SEEN_SCHEMA.names)
+        .cast(SECURITY_GROUPS_SEEN_SCHEMA)
+    )
+
+
+def merge_rejected_grouped(parts: Iterable[pa.Table]) -> pa.Table:
+    """Several grouped parts of rejected_partial -> one (measures summed per key)."""
+    tables = [p for p in parts if p.num_rows]
+    if not tables:
+        return _empty_grouped()
+    if len(tables) == 1:
+        return tables[0]
+    return _group(pa.concat_tables(tables), ["egress"])
+
+
+def finish_rejected(
+    grouped: Iterable[pa.Table],
+    seen: Iterable[pa.Table],
+    windows: Iterable[datetime | str] | None = None,
+    security_groups: Mapping[str, Iterable[str]] | None = None,
+) -> pa.Table:
+    """The parts of rejected_partial of several record sets -> their REJECTED_SCHEMA rows,
+    equal to aggregate_rejected of the union of the records. `windows`: only these count."""
+    tables = [g for g in grouped if g.num_rows]
+    if windows is not None:
+        wanted = pa.array(sorted({epoch_seconds(window_start(w)) for w in windows}), pa.int64())
+        tables = [t.filter(pc.is_in(t["window_start"].cast(pa.int64()), wanted)) for t in tables]
+        tables = [t for t in tables if t.num_rows]
+    if not tables:
+        return empty_rejected()
+    table = merge_rejected_grouped(tables)
+    filled = _fill_egress_security_groups(
+        table, merge_security_groups_seen(list(seen)), security_groups
+    )
+    if filled is table:  # no egress reject to a known ENI: the keys are final
+        return _finish(table.drop_columns(["egress"]))
     # An egress and an ingress reject of the same flow may now share a key: sum them.
     return _finish(_group(filled.drop_columns(["egress"])))
 
@@ -189,8 +298,7 @@ def _group(table: pa.Table, extra_keys: Iterable[str] = ()) -> pa.Table:
 
 def _fill_egress_security_groups(
     grouped: pa.Table,
-    records: pa.Table,
-    seconds: np.ndarray,
+    seen: pa.Table,
     security_groups: Mapping[str, Iterable[str]] | None,
 ) -> pa.Table:
     """The security groups of the destination ENI of egress rejects: those the ENI's own records
@@ -200,37 +308,19 @@ def _fill_egress_security_groups(
     wanted = egress & np.asarray(pc.is_valid(destinations).to_numpy(), bool)
     if not wanted.any():
         return grouped
-    peer_ids = sorted(set(pc.filter(destinations, pa.array(wanted)).to_pylist()))
+    peers = pa.array(sorted(set(pc.filter(destinations, pa.array(wanted)).to_pylist())))
     by_window: dict[tuple[int, str], str] = {}
     latest: dict[str, tuple[int, str]] = {}
-    if "eni_security_group_ids" in records.column_names:
-        codes, values = encode(records["interface_id"])
-        peers = set(peer_ids)
-        lut = np.array([v in peers for v in values.to_pylist()] + [False])
-        own = np.flatnonzero(lut[codes])
-        if len(own):
-            own_records = records.select(["interface_id", "eni_security_group_ids"]).take(
-                pa.array(own)
-            )
-            seen = (
-                pa.table(
-                    {
-                        "w": pa.array(seconds[own], pa.int64()),
-                        "eni": _strings(own_records["interface_id"]),
-                        "sg": _sg_key(own_records["eni_security_group_ids"]),
-                    }
-                )
-                .group_by(["w", "eni", "sg"], use_threads=False)
-                .aggregate([])
-            )
-            for w, eni, sg in sorted(
-                zip(*(seen[c].to_pylist() for c in ("w", "eni", "sg")), strict=True),
-                key=lambda r: (r[0], r[1], r[2] is None, r[2] or ""),
-            ):
-                if sg is None:
-                    continue
-                by_window.setdefault((w, eni), sg)
-                latest[eni] = (w, sg)
+    own = seen.filter(pc.and_(pc.is_in(seen["interface_id"], peers), pc.is_valid(seen[_SG_KEY])))
+    if own.num_rows:
+        own = own.sort_by(
+            [("window_start", "ascending"), ("interface_id", "ascending"), (_SG_KEY, "ascending")]
+        )
+        for w, eni, sg in zip(
+            *(own[c].to_pylist() for c in ("window_start", "interface_id", _SG_KEY)), strict=True
+        ):
+            by_window.setdefault((w, eni), sg)
+            latest[eni] = (w, sg)
     fallback = {eni: ",".join(sorted(groups)) for eni, groups in (security_groups or {}).items()}
     windows = grouped["window_start"].cast(pa.int64()).to_pylist()
     keys = grouped[_SG_KEY].to_pylist()

@@ -270,6 +270,41 @@ def group_sums(
     return all_keys, sums
 
 
+def exact_sums(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Exact int64 sums of `values` per key in range(n)."""
+    if len(values) and values.min() < 0:
+        out = np.zeros(n, np.int64)
+        np.add.at(out, keys, values)
+        return out
+    return _bincount(keys, values.astype(np.int64, copy=False), n)
+
+
+def unique_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the first row of each distinct row, inverse: row -> distinct id).
+
+    Columns are packed into one int64 key while their value ranges fit; when the next column
+    would overflow, the key so far is replaced by its dense distinct ids (one np.unique) and
+    packing goes on, so a wide key costs a few sorts of int64, never a lexsort."""
+    n = len(columns[0])
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    packed = np.zeros(n, np.int64)
+    radix = 1
+    for c in columns:
+        lo, hi = int(c.min()), int(c.max())
+        span = hi - lo + 1
+        if span == 1:
+            continue
+        if radix * span >= 2**62:
+            _, packed = np.unique(packed, return_inverse=True)
+            packed = packed.reshape(-1).astype(np.int64)
+            radix = int(packed.max()) + 1
+        packed += (c.astype(np.int64) - lo) * radix
+        radix *= span
+    _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
 def _non_negative(measures: list[list[np.ndarray | None]]) -> bool:
     return all(v is None or not len(v) or v.min() >= 0 for parts in measures for v in parts)
 

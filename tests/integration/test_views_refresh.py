@@ -5,6 +5,7 @@ rejected traffic shows in change_impact (SQLite and PostgreSQL)."""
 import json
 from datetime import UTC, datetime, timedelta
 
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pytest
 import sqlalchemy as sa
@@ -16,7 +17,9 @@ from cloudinsights_dagster.flowlogs.writer import process_object
 from cloudinsights_dagster.inventory.model import ApiOutcome, CollectionResult, ResourceRecord
 from cloudinsights_dagster.inventory.store import compute_pending_changes, record_snapshot
 from cloudinsights_dagster.registry import Registry
-from cloudinsights_dagster.views.refresh import refresh_partition_views
+from cloudinsights_dagster.views import columnar
+from cloudinsights_dagster.views.partials import PartialBuilder, partial_path
+from cloudinsights_dagster.views.refresh import refresh_lock, refresh_partition_views
 from cloudinsights_dagster.views.throughput import THROUGHPUT_SCHEMA, aggregate_throughput
 from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import get_engine, session_scope
@@ -84,15 +87,21 @@ def world(database_url, tmp_path):
     return registry, flows, tmp_path
 
 
-def deliver(registry, flows, tmp_path, name, rows, groups=("g1", "g2")):
-    """A file as both groups' integrations would load it (same bucket object)."""
+def deliver(registry, flows, tmp_path, name, rows, groups=("g1", "g2"), views_base=None):
+    """A file as both groups' integrations would load it (same bucket object); with
+    `views_base`, with the partial aggregates the pipeline writes."""
     source = tmp_path / f"{name}.log.gz"
     source.write_bytes(flow_log_gzip(rows))
     table = eni_table(registry.database_url, [LOC], T0 - timedelta(hours=1), T0 + timedelta(days=1))
     key = object_key(ACCOUNT, "us-east-1", "fl-1", int(T0.timestamp()), suffix=name)
     for group in groups:
         out = str(tmp_path / "out" / group / f"{name}.parquet")
-        result = process_object(str(source), out, table, [ACCOUNT])
+        builder = PartialBuilder()
+        result = process_object(str(source), out, table, [ACCOUNT], on_batch=builder.add)
+        if views_base is not None:
+            assert builder.write_or_remove(
+                partial_path(views_base, flows[group], "bucket", key), result.out_path
+            )
         with session_scope(registry.database_url) as session:
             upsert_object(
                 session,
@@ -206,3 +215,53 @@ def test_rejects_after_a_rule_removal_are_explained_in_reject_reasons(world, mon
     assert listed and listed == sorted(listed, key=lambda r: -r["flows"])
     assert sum(r["flows"] for r in listed) <= report.rejected_flows
     assert CliRunner().invoke(main, ["rejects", "--account-group", "nope"]).exit_code == 1
+
+
+def test_partials_and_columnar_views_give_the_record_figures(world):
+    registry, flows, tmp_path = world
+    base = str(tmp_path / "flows")
+    start = int(T0.timestamp())
+    paths = [
+        deliver(registry, flows, tmp_path, name, rows, views_base=base)
+        for name, rows in (
+            ("a", sample_records(ACCOUNT, ENIS, start, 300, reject_share=0.5)),
+            ("b", sample_records(ACCOUNT, ENIS, start + 720, 300, seed=3, reject_share=0.5)),
+        )
+    ]
+    reports = refresh_partition_views(registry.database_url, LOC, DAY, T0, views_base=base)
+    assert [(r.objects, r.partials_used) for r in reports] == [(2, 2), (2, 2)]
+    assert stored(registry.database_url, "g1") == expected(paths)
+    with get_engine(registry.database_url).connect() as conn:
+        g1 = conn.scalar(sa.select(s.AccountGroup.id).where(s.AccountGroup.name == "g1"))
+    full = columnar.read_view(base, "entity_throughput")
+    mine = full.filter(pc.equal(full["account_group_id"], g1)).drop_columns(
+        ["day", "account_group_id", "location_key"]
+    )
+    assert sorted(tuple(r.values()) for r in mine.to_pylist()) == expected(paths)
+    reasons = columnar.read_view(base, "reject_reasons")
+    records = pads.dataset(paths, format="parquet").to_table()
+    rejected = pc.sum(pc.equal(records["action"], "REJECT")).as_py()
+    assert pc.sum(reasons["flows"]).as_py() == 2 * rejected  # both groups, each once
+    # The same again: every figure stays (exactly once).
+    refresh_partition_views(registry.database_url, LOC, DAY, T0, views_base=base)
+    assert columnar.read_view(base, "entity_throughput").num_rows == full.num_rows
+    assert stored(registry.database_url, "g1") == expected(paths)
+
+
+def test_refreshes_of_one_location_are_serialized(database_url):
+    engine = get_engine(database_url)
+    with refresh_lock(database_url, 1, LOC):
+        if engine.dialect.name != "postgresql":
+            return  # SQLite serializes its writers itself
+        import zlib
+
+        key = zlib.crc32(f"1/{LOC}".encode()) - (1 << 31)
+        ns = 727_100_002 - (1 << 31)
+        with engine.connect() as other:
+            taken = other.scalar(
+                sa.text("SELECT pg_try_advisory_lock(:n, :k)"), {"n": ns, "k": key}
+            )
+            assert taken is False
+    with engine.connect() as other:
+        assert other.scalar(sa.text("SELECT pg_try_advisory_lock(:n, :k)"), {"n": ns, "k": key})
+        other.execute(sa.text("SELECT pg_advisory_unlock(:n, :k)"), {"n": ns, "k": key})
