@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import boto3
+import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials, RefreshableCredentials
@@ -81,9 +82,37 @@ class RoleTarget:
         return f"RoleTarget(role_arn={self.role_arn!r}, session_name={self.session_name!r})"
 
 
+class _SharedLoader(botocore.loaders.Loader):
+    """One botocore data loader for the process: each session would otherwise parse the
+    service models again (S3 and STS: ~0.05 CPU-s per session); the loader caches what it
+    read. boto3 appends its data folder to the loader of every Session: keep each path once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._search_paths = _UniquePaths(self._search_paths)
+
+
+class _UniquePaths(list):
+    def append(self, path) -> None:
+        if path not in self:
+            super().append(path)
+
+
+_LOADER = _SharedLoader()
+
+
+def _botocore_session() -> botocore.session.Session:
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _LOADER)
+    return core
+
+
 def base_session(region: str | None = None) -> boto3.Session:
     """The collector's own identity from the standard credential chain (env, profile, IMDS...)."""
-    return boto3.Session(region_name=region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    return boto3.Session(
+        botocore_session=_botocore_session(),
+        region_name=region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+    )
 
 
 def client(
@@ -132,6 +161,6 @@ def assumed_role_session(
     credentials: RefreshableCredentials = DeferredRefreshableCredentials(
         refresh_using=refresh, method="sts-assume-role"
     )
-    core = botocore.session.get_session()
+    core = _botocore_session()
     core._credentials = credentials  # botocore's documented-in-practice hook for custom providers
     return boto3.Session(botocore_session=core, region_name=region or source.region_name)
