@@ -4,7 +4,7 @@ from collections import Counter
 
 import dagster as dg
 
-from cloudinsights_dagster import partitions
+from cloudinsights_dagster import aws, partitions
 from cloudinsights_dagster.assets.common import OWNERS, markdown_table
 from cloudinsights_dagster.inventory import checks
 from cloudinsights_dagster.inventory.monitor import snapshot_locations
@@ -72,7 +72,21 @@ def inventory_snapshot(
 ) -> dg.MaterializeResult:
     at = run_time(context.run.tags)
     keys = list(context.partition_keys)
-    reports = snapshot_locations(warehouse.registry(), keys, at)
+    sessions = aws.CollectorSessions(budgets=aws.RateBudgets())
+    reports = snapshot_locations(warehouse.registry(), keys, at, sessions)
+    stats = sessions.stats
+    # Run tags, not per-partition metadata: once per run, searchable in the runs list.
+    context.instance.add_run_tags(
+        context.run.run_id,
+        {
+            "cloudinsights/aws_requests": str(stats.total_requests),
+            "cloudinsights/aws_throttles": str(stats.total_throttles),
+            "cloudinsights/assume_role_calls": str(sessions.assume_role_calls),
+        },
+    )
+    collector_problems = sorted(
+        {r.collector_problem.summary for r in reports if r.collector_problem}
+    )
 
     counts: Counter[str] = Counter()
     denied_rows, location_rows, problems = [], [], []
@@ -100,8 +114,13 @@ def inventory_snapshot(
     duplicates = checks.across_locations(checks.duplicate_ids, results)
     # One line per run, not per location: the event log grows with runs, not locations.
     context.log.info(
-        f"snapshot at {at.isoformat()} of {len(keys)} location(s), {len(problems)} not stored"
+        f"snapshot at {at.isoformat()} of {len(keys)} location(s), {len(problems)} not stored; "
+        f"{stats.total_requests} AWS requests, {stats.total_throttles} throttled, "
+        f"{sessions.assume_role_calls} AssumeRole, {stats.waited_seconds:.1f} s waited on rate "
+        "budgets"
     )
+    for summary_line in collector_problems:
+        context.log.error(f"collector problem: {summary_line}")
     if problems:
         context.log.error("not stored: " + "; ".join(problems[:SUMMARY_ROWS]))
     if problems and len(problems) == len(reports):
@@ -112,7 +131,8 @@ def inventory_snapshot(
     summary = [
         # Counts by resource type are in the warehouse (`inventory_snapshots`), not here.
         f"{len(keys)} location(s) at {at.isoformat()}, {len(denied_rows)} denied or failed "
-        "API call(s)",
+        f"API call(s); {stats.total_requests} AWS requests, {stats.total_throttles} throttled",
+        *(f"**collector problem**: {line}" for line in collector_problems),
         markdown_table(
             location_rows,
             ("location", "completeness", "resources", "new versions", "closed versions"),
