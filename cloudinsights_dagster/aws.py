@@ -578,6 +578,8 @@ class CollectorSessions:
         self._role_errors: dict[RoleTarget, AssumeRoleFailed] = {}
         self._role_locks: dict[RoleTarget, threading.Lock] = {}
         self._collector_error: AssumeRoleFailed | None = None
+        self._identity_answered = False
+        self._first_call = threading.Lock()
         self._clients: dict[tuple[str | None, str, str], Any] = {}
         self.assume_role_calls = 0
         self.clients_created = 0
@@ -624,7 +626,18 @@ class CollectorSessions:
             return found
 
     def assume(self, target: RoleTarget) -> None:
-        """AssumeRole now (once per role per run); raises ``AssumeRoleFailed``."""
+        """AssumeRole now (once per role per run); raises ``AssumeRoleFailed``.
+
+        Until STS has answered once, calls go one at a time: if the collector itself is at
+        fault, the first answer says so for every role, and no thread waits on its own timeout.
+        """
+        if not self._identity_answered:
+            with self._first_call:
+                self._assume(target)
+                return
+        self._assume(target)
+
+    def _assume(self, target: RoleTarget) -> None:
         core = self._role_session(target)
         with self._role_locks[target]:
             if self._collector_error is not None:
@@ -638,7 +651,10 @@ class CollectorSessions:
                 self._role_errors[target] = failure
                 if failure.problem is not None:
                     self._collector_error = failure
+                else:
+                    self._identity_answered = True  # STS judged the role, not the collector
                 raise failure from exc
+            self._identity_answered = True
 
     def client(self, target: RoleTarget, service: str, region: str, account_id: str) -> Any:
         """The run's client of ``service`` in ``region`` through the role (built once)."""
