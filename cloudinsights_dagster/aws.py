@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import boto3
+import botocore.client
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
@@ -165,7 +166,52 @@ def shared_loader() -> botocore.loaders.Loader:
     with _LOADER_LOCK:
         if _LOADER is None:
             _LOADER = botocore.loaders.create_loader()
+            _cache_client_classes()
         return _LOADER
+
+
+_MODELS: dict[tuple[str, str | None], Any] = {}
+_CLASSES: dict[tuple[str, int], type] = {}
+
+
+def _cache_client_classes() -> None:
+    """Build each service's model and client class once per process for sessions on the shared
+    loader. botocore builds them for every client: an EC2 client class has ~700 generated
+    methods (~10 ms CPU per client), and a run makes a client per role, region and service.
+    Other sessions (boto3 defaults) are left as botocore makes them. Both objects are read-only
+    once built, so clients may share them."""
+    creator = botocore.client.ClientCreator
+    if getattr(creator, "_cloudinsights_cached", False):
+        return
+    load_model, create_class = creator._load_service_model, creator._create_client_class
+
+    def cached_model(self, service_name, api_version=None):
+        if self._loader is not _LOADER:
+            return load_model(self, service_name, api_version)
+        key = (service_name, api_version)
+        with _LOADER_LOCK:
+            found = _MODELS.get(key)
+        if found is None:
+            found = load_model(self, service_name, api_version)
+            with _LOADER_LOCK:
+                found = _MODELS.setdefault(key, found)
+        return found
+
+    def cached_class(self, service_name, service_model):
+        if self._loader is not _LOADER:
+            return create_class(self, service_name, service_model)
+        key = (service_name, id(service_model))
+        with _LOADER_LOCK:
+            found = _CLASSES.get(key)
+        if found is None:
+            found = create_class(self, service_name, service_model)
+            with _LOADER_LOCK:
+                found = _CLASSES.setdefault(key, found)
+        return found
+
+    creator._load_service_model = cached_model
+    creator._create_client_class = cached_class
+    creator._cloudinsights_cached = True
 
 
 def botocore_session(credentials: Any = None) -> botocore.session.Session:
