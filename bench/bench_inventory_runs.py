@@ -150,7 +150,11 @@ def main() -> int:
         import dagster as dg
 
         from cloudinsights_dagster import aws, partitions
-        from cloudinsights_dagster.demo_world import build_world
+
+        try:
+            from cloudinsights_dagster.demo.world import build_world
+        except ImportError:  # before the demo became a package
+            from cloudinsights_dagster.demo_world import build_world
         from cloudinsights_dagster.registry import Registry
 
         registry = Registry(env["CLOUDINSIGHTS_DATABASE_URL"])

@@ -157,17 +157,17 @@ def assumed_role_session(
 # ~0.1 CPU-s per new session. Every session made here shares one loader, so a process parses each
 # model once, however many roles, regions and clients a run uses.
 
-_LOADER_LOCK = threading.Lock()
-_LOADER: botocore.loaders.Loader | None = None
+_SHARED_LOADER_LOCK = threading.Lock()
+_SHARED_LOADER: botocore.loaders.Loader | None = None
 
 
 def shared_loader() -> botocore.loaders.Loader:
-    global _LOADER
-    with _LOADER_LOCK:
-        if _LOADER is None:
-            _LOADER = botocore.loaders.create_loader()
+    global _SHARED_LOADER
+    with _SHARED_LOADER_LOCK:
+        if _SHARED_LOADER is None:
+            _SHARED_LOADER = botocore.loaders.create_loader()
             _cache_client_classes()
-        return _LOADER
+        return _SHARED_LOADER
 
 
 _MODELS: dict[tuple[str, str | None], Any] = {}
@@ -186,26 +186,26 @@ def _cache_client_classes() -> None:
     load_model, create_class = creator._load_service_model, creator._create_client_class
 
     def cached_model(self, service_name, api_version=None):
-        if self._loader is not _LOADER:
+        if self._loader is not _SHARED_LOADER:
             return load_model(self, service_name, api_version)
         key = (service_name, api_version)
-        with _LOADER_LOCK:
+        with _SHARED_LOADER_LOCK:
             found = _MODELS.get(key)
         if found is None:
             found = load_model(self, service_name, api_version)
-            with _LOADER_LOCK:
+            with _SHARED_LOADER_LOCK:
                 found = _MODELS.setdefault(key, found)
         return found
 
     def cached_class(self, service_name, service_model):
-        if self._loader is not _LOADER:
+        if self._loader is not _SHARED_LOADER:
             return create_class(self, service_name, service_model)
         key = (service_name, id(service_model))
-        with _LOADER_LOCK:
+        with _SHARED_LOADER_LOCK:
             found = _CLASSES.get(key)
         if found is None:
             found = create_class(self, service_name, service_model)
-            with _LOADER_LOCK:
+            with _SHARED_LOADER_LOCK:
                 found = _CLASSES.setdefault(key, found)
         return found
 

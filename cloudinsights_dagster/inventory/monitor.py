@@ -51,6 +51,7 @@ class LocationReport:
     # its network): the operator's problem, not the customer's.
     collector_problem: aws.CollectorProblem | None = None
     error: str | None = None  # the snapshot could not be stored
+    first_snapshot: bool = False  # the location's baseline: no snapshot before this one
     api_requests: int = 0  # HTTP requests to AWS for this location, retries included
     api_throttles: Counter[str] = field(default_factory=Counter)  # throttled answers by API
     logs: list[LogEntry] = field(default_factory=list)
@@ -243,6 +244,7 @@ def snapshot_locations(
         try:
             with session_scope(registry.database_url) as session:
                 previous = latest_snapshot(session, key)
+                report.first_snapshot = previous is None
                 before = {
                     o["action"]: o["outcome"] for o in (previous.api_outcomes if previous else [])
                 }
