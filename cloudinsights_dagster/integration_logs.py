@@ -27,6 +27,8 @@ CATEGORIES = (
     "check",
     "reconcile",
     "lease",
+    "collector",  # the collector's own credentials or network, not a customer's role
+    "throttling",
 )
 
 

@@ -72,7 +72,7 @@ def enabled_resource_types(
 
 
 def collect_location(
-    session: boto3.Session,
+    session: boto3.Session | None,
     account_id: str,
     region: str,
     disabled_resource_groups: frozenset[str] = frozenset(),
@@ -80,11 +80,14 @@ def collect_location(
     config: Config | None = None,
     max_workers: int = 4,
     key: str | None = None,
+    client_factory: Callable[[str], Any] | None = None,
 ) -> CollectionResult:
     """Snapshot the inventory of ``account_id``/``region`` through ``session`` (the assumed role).
 
     ``config`` overrides the client config (default: ``aws.RETRY_CONFIG``, standard retries);
     ``max_workers`` API calls run at once; ``key`` defaults to ``location_key(account, region)``.
+    ``client_factory`` (service -> client), when given, replaces ``session``: a run's shared,
+    instrumented clients (``aws.CollectorSessions.client``).
     Records carry ``account_id`` and ``region`` in their data, are sorted by catalog order and
     id; outcomes follow catalog order. Resource types of disabled groups are not called and get
     no outcome.
@@ -98,7 +101,11 @@ def collect_location(
         if rt.service in clients or rt.service in client_errors:
             continue
         try:
-            clients[rt.service] = aws.client(session, rt.service, region, config=config)
+            clients[rt.service] = (
+                client_factory(rt.service)
+                if client_factory is not None
+                else aws.client(session, rt.service, region, config=config)
+            )
         except Exception as exc:  # e.g. an invalid region name
             client_errors[rt.service] = exc
 
