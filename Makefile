@@ -15,7 +15,7 @@ LOCAL := CLOUDINSIGHTS_HOME="$(CLOUDINSIGHTS_HOME)" DAGSTER_HOME="$(DAGSTER_HOME
 $(STAMP): $(INSTALL_INPUTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,deploy]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,deploy,demo]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -25,15 +25,17 @@ $(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p "$(DAGSTER_HOME)"
 	cp deploy/dagster-local.yaml "$@"
 
-demo: setup $(DAGSTER_HOME)/dagster.yaml
+# The demo writes its own instance settings (telemetry off, events to a log file) when missing.
+demo: setup
 	$(LOCAL) $(BIN)/python -m cloudinsights_dagster.demo
 
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 --dist loadfile
 
-ui: setup $(DAGSTER_HOME)/dagster.yaml
-	$(LOCAL) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+# The UI over the demo's instance, its fake AWS rebuilt and fed; Ctrl-C stops all of it.
+ui: setup
+	$(LOCAL) $(BIN)/python -m cloudinsights_dagster.demo.ui --port 3000
 
 bench: setup
 	$(BIN)/python bench/run_all.py
