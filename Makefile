@@ -10,7 +10,7 @@ DAGSTER_HOME ?= $(CLOUDINSIGHTS_HOME)/dagster
 # Only the demo and the UI share the local instance; tests make their own.
 LOCAL := CLOUDINSIGHTS_HOME="$(CLOUDINSIGHTS_HOME)" DAGSTER_HOME="$(DAGSTER_HOME)"
 
-.PHONY: setup demo test ui bench bench-scale bench-intake lint format validate clean
+.PHONY: setup demo test ui browser-deps bench bench-scale bench-intake lint format validate clean
 
 $(STAMP): $(INSTALL_INPUTS)
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,13 @@ $(DAGSTER_HOME)/dagster.yaml:
 demo: setup
 	$(LOCAL) $(BIN)/python -m cloudinsights_dagster.demo
 
-test: setup
+# tests/browser drives Debian's chromium through chromedriver: installed here when missing (as
+# root, from the distribution's packages; nothing is downloaded when the tests run).
+browser-deps:
+	@test -x /usr/bin/chromedriver -a -x /usr/bin/chromium || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+test: setup browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 --dist loadfile
 
