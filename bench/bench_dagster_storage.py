@@ -138,11 +138,7 @@ def main() -> int:
         import dagster as dg
 
         from cloudinsights_dagster import aws, partitions
-
-        try:
-            from cloudinsights_dagster.demo.world import build_world
-        except ImportError:  # before the demo became a package
-            from cloudinsights_dagster.demo_world import build_world
+        from cloudinsights_dagster.demo.world import build_world
         from cloudinsights_dagster.registry import Registry
         from cloudinsights_dagster.settings import load_settings
 

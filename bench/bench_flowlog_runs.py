@@ -108,7 +108,7 @@ def _world(work: Path):
 
     from cloudinsights_dagster import aws, partitions
     from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
-    from cloudinsights_dagster.demo_world import build_world
+    from cloudinsights_dagster.demo.world import build_world
     from cloudinsights_dagster.flowlogs.queue import setup_queue
     from cloudinsights_dagster.flowlogs.subscriptions import subscribe_due_topics
     from cloudinsights_dagster.registry import Registry
