@@ -13,7 +13,7 @@ from cloudinsights_dagster.resources import WarehouseResource
 from cloudinsights_dagster.run_time import run_time
 from cloudinsights_dagster.settings import load_settings
 from cloudinsights_dagster.views.refresh import refresh_run_views
-from cloudinsights_dagster.views.topology_store import refresh_topology
+from cloudinsights_dagster.views.topology.store import refresh_topology
 from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import session_scope
 from cloudinsights_dagster.warehouse.schema import utcnow

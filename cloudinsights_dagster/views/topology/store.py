@@ -10,9 +10,11 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from cloudinsights_dagster.inventory.store import inventory_as_of
-from cloudinsights_dagster.views.topology import build_topology, changed_node_ids, render_svg
 from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import session_scope
+
+from .graph import build_topology, changed_node_ids
+from .svg import render_svg
 
 
 @dataclass
