@@ -379,9 +379,7 @@ def _without_fast_path(variant):
     (each variant runs in its own process, so the switch touches nothing else)."""
 
     def run(path: str, out: str, inventory: str) -> dict:
-        from cloudinsights_dagster.flowlogs import parse
-
-        parse.FAST_PATH = False
+        os.environ["CLOUDINSIGHTS_FASTPARSE"] = "0"
         return variant(path, out, inventory)
 
     return run
@@ -649,7 +647,11 @@ def _text_parser() -> str:
     """Which text parser end_to_end and the CLI use."""
     from cloudinsights_dagster.flowlogs import parse
 
-    return "C fast path (Arrow's CSV reader for declined chunks)" if parse.FAST_PATH else "Arrow"
+    return (
+        "C fast path (Arrow's CSV reader for declined chunks)"
+        if parse.fast_path_in_use()
+        else "Arrow"
+    )
 
 
 def _table(report: dict) -> str:

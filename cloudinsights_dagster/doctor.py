@@ -32,7 +32,7 @@ def _fast_path() -> Finding:
     problem = parse.fast_path_problem()
     if problem:
         return Finding("parser fast path", "warning", problem)
-    if not parse.FAST_PATH:
+    if not parse.fast_path_in_use():
         return Finding("parser fast path", "ok", "built, turned off by CLOUDINSIGHTS_FASTPARSE=0")
     return Finding("parser fast path", "ok", "built and in use")
 
@@ -47,7 +47,7 @@ def _inflater() -> Finding:
             "isal is not installed: gzip is inflated with zlib at about 3x the CPU; "
             "`pip install isal`",
         )
-    return Finding("gzip inflater", "ok", f"{parse.INFLATER} (CLOUDINSIGHTS_GZIP)")
+    return Finding("gzip inflater", "ok", f"{parse.inflater()} (CLOUDINSIGHTS_GZIP)")
 
 
 def _warehouse() -> Finding:
@@ -139,4 +139,10 @@ CHECKS: tuple[Callable[[], Finding], ...] = (
 
 
 def run_checks() -> list[Finding]:
-    return [check() for check in CHECKS]
+    findings = []
+    for check in CHECKS:
+        try:
+            findings.append(check())
+        except ValueError as exc:  # a setting with a value the project cannot use
+            findings.append(Finding(check.__name__.strip("_").replace("_", " "), "error", str(exc)))
+    return findings

@@ -20,6 +20,28 @@ class Settings:
     queue_region: str
 
 
+@dataclass(frozen=True)
+class ParserSettings:
+    fast_path: bool  # CLOUDINSIGHTS_FASTPARSE=0 parses text with Arrow's CSV reader alone
+    inflater: str  # CLOUDINSIGHTS_GZIP: "isal" (when installed) or "zlib" (Arrow's)
+
+
+INFLATERS = ("isal", "zlib")
+
+
+def parser_settings() -> ParserSettings:
+    """How flow-log text is inflated and parsed: read per file, so a change needs no restart."""
+    inflater = os.environ.get("CLOUDINSIGHTS_GZIP", "").strip().lower() or "isal"
+    if inflater not in INFLATERS:
+        raise ValueError(
+            f"CLOUDINSIGHTS_GZIP={inflater!r}: use one of {', '.join(INFLATERS)} (default isal)"
+        )
+    return ParserSettings(
+        fast_path=os.environ.get("CLOUDINSIGHTS_FASTPARSE", "1").strip() != "0",
+        inflater=inflater,
+    )
+
+
 def load_settings() -> Settings:
     home = Path(os.environ.get("CLOUDINSIGHTS_HOME") or DEFAULT_HOME).resolve()
     database_url = (

@@ -39,6 +39,7 @@ from typing import Any, BinaryIO, Literal, TypeAlias
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from ..settings import parser_settings
 from . import fields as F
 
 try:  # the C fast path of the text parser (built when a compiler was there at install)
@@ -74,10 +75,18 @@ MAX_HEADER_BYTES = 16 * 1024
 # per-batch overheads to vanish, small enough to keep memory flat.
 DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024
 PARQUET_BATCH_ROWS = 64 * 1024
-# "isal" (when installed) or "zlib" (Arrow's); CLOUDINSIGHTS_GZIP=zlib forces the latter.
-INFLATER = os.environ.get("CLOUDINSIGHTS_GZIP", "isal")
-# Text chunks go through the C fast path when it is built (CLOUDINSIGHTS_FASTPARSE=0: never).
-FAST_PATH = _fastparse is not None and os.environ.get("CLOUDINSIGHTS_FASTPARSE", "1") != "0"
+
+
+def fast_path_in_use() -> bool:
+    """Text chunks go through the C fast path when it is built (CLOUDINSIGHTS_FASTPARSE=0:
+    never)."""
+    return _fastparse is not None and parser_settings().fast_path
+
+
+def inflater() -> str:
+    """ "isal" (ISA-L, when installed) or "zlib" (Arrow's); CLOUDINSIGHTS_GZIP=zlib forces the
+    latter."""
+    return "isal" if parser_settings().inflater == "isal" and _igzip is not None else "zlib"
 
 
 def fast_path_problem() -> str | None:
@@ -375,7 +384,7 @@ def _decompressed_blocks(raw: pa.NativeFile, kind: Kind, size: int) -> Iterator[
 
 
 def _blocks(raw: pa.NativeFile, kind: Kind, size: int) -> Iterator[bytes]:
-    if kind == "gzip" and INFLATER == "isal" and _igzip is not None:
+    if kind == "gzip" and inflater() == "isal":
         read = _igzip.IGzipFile(fileobj=raw, mode="rb").read
     elif kind == "gzip":
         read = pa.CompressedInputStream(raw, "gzip").read  # releases the GIL while inflating
@@ -507,7 +516,7 @@ class FlowLogReader:
             raise
         self.fields: list[str] = fields
         self.schema: pa.Schema = output_schema(fields)
-        use_fast = FAST_PATH if fast_path is None else fast_path and _fastparse is not None
+        use_fast = fast_path_in_use() if fast_path is None else fast_path and _fastparse is not None
         self._fast_kinds = _fast_kinds(self.schema) if use_fast else None
         self.fast_chunks = 0  # text chunks the fast path parsed (the rest went through Arrow)
 
@@ -765,7 +774,7 @@ def open_flow_log(
     `source`: a path, bytes, an Arrow file, or a binary file object (read into memory: pass a
     path or an Arrow file for large objects). `name` (the path or s3://bucket/key) appears in
     errors. Raises FlowLogFormatError at once if the header lacks mandatory fields.
-    `fast_path`: parse text chunks with the C fast path (default: when built, see FAST_PATH).
+    `fast_path`: parse text chunks with the C fast path (default: when built, see fast_path_in_use).
     """
     return FlowLogReader(
         source,

@@ -126,3 +126,10 @@ def test_the_fast_path_calls_only_iso_c_and_python():
     # Compilers may emit their own helpers (e.g. __stack_chk_fail with -fstack-protector).
     foreign = {s for s in foreign if not s.startswith("__")}
     assert foreign == set(), f"the fast path calls non-ISO C functions: {sorted(foreign)}"
+
+
+def test_doctor_names_a_setting_it_cannot_use(tmp_path):
+    env = clean_env(tmp_path, CLOUDINSIGHTS_GZIP="lzma")
+    result = run_cli(["doctor"], env, tmp_path)
+    assert result.returncode == 1
+    assert "error    inflater: CLOUDINSIGHTS_GZIP='lzma': use one of isal, zlib" in result.stdout

@@ -46,7 +46,7 @@ def inflater(request, monkeypatch):
     """Every test runs with Arrow's zlib and with ISA-L (when the isal package is installed)."""
     if request.param == "isal" and P._igzip is None:
         pytest.skip("isal is not installed")
-    monkeypatch.setattr(P, "INFLATER", request.param)
+    monkeypatch.setenv("CLOUDINSIGHTS_GZIP", request.param)
     return request.param
 
 
@@ -55,7 +55,7 @@ def text_parser(request, monkeypatch):
     """Every test runs with the C fast path (when built) and with Arrow's CSV reader alone."""
     if request.param == "fast" and P._fastparse is None:
         pytest.skip("the C fast path is not built")
-    monkeypatch.setattr(P, "FAST_PATH", request.param == "fast")
+    monkeypatch.setenv("CLOUDINSIGHTS_FASTPARSE", "1" if request.param == "fast" else "0")
     return request.param
 
 
