@@ -22,337 +22,60 @@ A file either parses entirely or raises: `FlowLogFormatError` (the header lacks 
 raised before any record is read) or `FlowLogCorruptError` (corrupt or truncated gzip, a malformed
 row, a value of the wrong type; with the line number when there is one). Callers fail that one
 file and go on with the others.
+
+The parts: `source` (opening, sniffing, the header), `inflate` (gzip and chunking), `fastpath`
+(the C bridge), `errors`; this module holds the typed reader and re-exports their public names.
 """
 
 from __future__ import annotations
 
-import io
-import os
-import queue
 import re
-import threading
-import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, BinaryIO, Literal, TypeAlias
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ..settings import parser_settings
 from . import fields as F
+from .errors import FlowLogCorruptError, FlowLogError, FlowLogFormatError
+from .fastpath import _fastparse, fast_array, fast_kinds, fast_path_in_use, fast_path_problem
+from .inflate import STREAM_ERRORS, Chunker, _igzip, decompressed_blocks, inflater
+from .source import (
+    DEFAULT_BLOCK_SIZE,
+    MAX_HEADER_BYTES,
+    PARQUET_BATCH_ROWS,
+    Kind,
+    Source,
+    check_source,
+    open_source,
+    parquet_columns,
+    parse_header_line,
+    read_fields,
+    read_text_header,
+    validate_fields,
+)
 
-try:  # the C fast path of the text parser (built when a compiler was there at install)
-    from . import _fastparse
-
-    _FAST_PATH_IMPORT_ERROR: str | None = None
-except ImportError as _exc:  # pragma: no cover - exercised where the extension is not built
-    _fastparse = None
-    _FAST_PATH_IMPORT_ERROR = str(_exc)
-
-_igzip: Any
-_IsalError: type[Exception]
-try:  # ISA-L's inflate: the same gzip, a third of zlib's CPU time
-    from isal import igzip as _igzip
-
-    # isal's stubs declare `error` an Exception instance; it is the exception class.
-    from isal.isal_zlib import error as _IsalError  # type: ignore[assignment]
-except ImportError:  # pragma: no cover - exercised where isal is not installed
-    _igzip = None
-    _IsalError = OSError
-
-# What a damaged compressed stream raises, whichever inflater runs.
-_STREAM_ERRORS = (OSError, EOFError, _IsalError)
-
-Source: TypeAlias = str | os.PathLike | bytes | bytearray | memoryview | pa.NativeFile | BinaryIO
-Kind = Literal["gzip", "parquet", "text"]
-
-GZIP_MAGIC = b"\x1f\x8b"
-PARQUET_MAGIC = b"PAR1"
-# A header is one line of at most ~50 field names; anything longer is not a header.
-MAX_HEADER_BYTES = 16 * 1024
-# Text bytes per parsed chunk (~35k records, one batch, one Parquet row group): large enough for
-# per-batch overheads to vanish, small enough to keep memory flat.
-DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024
-PARQUET_BATCH_ROWS = 64 * 1024
-
-
-def fast_path_in_use() -> bool:
-    """Text chunks go through the C fast path when it is built (CLOUDINSIGHTS_FASTPARSE=0:
-    never)."""
-    return _fastparse is not None and parser_settings().fast_path
-
-
-def inflater() -> str:
-    """ "isal" (ISA-L, when installed) or "zlib" (Arrow's); CLOUDINSIGHTS_GZIP=zlib forces the
-    latter."""
-    return "isal" if parser_settings().inflater == "isal" and _igzip is not None else "zlib"
-
-
-def fast_path_problem() -> str | None:
-    """Why the C fast path is not in use, in words for an operator; None when it is (or when
-    CLOUDINSIGHTS_FASTPARSE=0 turned it off on purpose)."""
-    if _fastparse is not None:
-        return None
-    return (
-        "the flow-log parser's C fast path is not built "
-        f"({_FAST_PATH_IMPORT_ERROR}): parsing still works with Arrow alone, about a third "
-        "slower. Install a C compiler and the Python headers, then reinstall (`make setup` or "
-        "`pip install -e .`); the build's output says why it failed."
-    )
-
-
-class FlowLogError(Exception):
-    """A flow-log file that cannot be loaded. `source` names the file (path or s3 URL)."""
-
-    def __init__(self, message: str, source: str | None = None):
-        self.source = source
-        super().__init__(message)
-
-
-class FlowLogFormatError(FlowLogError):
-    """The file's format lacks mandatory fields (or has no usable header).
-
-    `missing_fields`: the absent mandatory fields (hyphenated, sorted); `fields`: the header.
-    """
-
-    def __init__(
-        self,
-        missing_fields: list[str],
-        source: str | None = None,
-        fields: list[str] | None = None,
-        reason: str | None = None,
-    ):
-        self.missing_fields = list(missing_fields)
-        self.fields = list(fields or [])
-        if reason is None:
-            plural = "s" if len(self.missing_fields) > 1 else ""
-            reason = f"missing mandatory field{plural} " + ", ".join(self.missing_fields)
-        self.reason = reason
-        self.summary = reason
-        if self.missing_fields:
-            self.summary += (
-                ": the flow log must be recreated with a custom format that includes "
-                + ("them" if len(self.missing_fields) > 1 else "it")
-                + " (AWS cannot edit a flow log's format)"
-            )
-        where = f"{source}: " if source else ""
-        super().__init__(where + self.summary, source)
-
-    def details(self) -> dict:
-        return {
-            "source": self.source,
-            "error": "missing_mandatory_fields" if self.missing_fields else "bad_header",
-            "missing_fields": self.missing_fields,
-            "fields": self.fields,
-            "message": self.summary,
-        }
-
-
-class FlowLogCorruptError(FlowLogError):
-    """Corrupt or truncated compression, a malformed row or an untyped value."""
-
-    def __init__(
-        self,
-        detail: str,
-        source: str | None = None,
-        line: int | None = None,
-        text: str | None = None,
-    ):
-        self.detail = detail
-        self.line = line
-        self.text = text
-        where = f"{source}: " if source else ""
-        at = f"line {line}: " if line is not None else ""
-        self.summary = f"{at}{detail}"
-        super().__init__(f"{where}{self.summary}", source)
-
-    def details(self) -> dict:
-        return {
-            "source": self.source,
-            "error": "corrupt",
-            "line": self.line,
-            "detail": self.detail,
-            "message": self.summary,
-        }
-
-
-# ---------------------------------------------------------------------------------------------
-# Sources
-
-
-@dataclass
-class _Opened:
-    raw: pa.NativeFile  # seekable; for the header and the format sniffing
-    kind: Kind
-    name: str | None
-    size: int
-    path: str | None = None  # a local file...
-    buffer: pa.Buffer | None = None  # ...or the object's bytes in memory
-
-    def reopen(self) -> pa.NativeFile:
-        """A fresh, independent handle on the same bytes (a decompressing stream closes the
-        file under it; a second pass must not disturb a first one)."""
-        if self.path is not None:
-            return pa.OSFile(self.path, "rb")
-        return pa.BufferReader(self.buffer)
-
-
-def _source_name(source: Source, name: str | None) -> str | None:
-    if name:
-        return name
-    if isinstance(source, str | os.PathLike):
-        return os.fspath(source)
-    return getattr(source, "name", None) if isinstance(getattr(source, "name", None), str) else None
-
-
-def _open_raw(source: Source) -> tuple[pa.NativeFile, str | None, pa.Buffer | None]:
-    """A seekable Arrow file for any source, with its local path or its bytes. Sources other
-    than paths are held in memory: that is the compressed object (AWS caps them at ~75 MB),
-    never the decompressed text."""
-    if isinstance(source, str | os.PathLike):
-        path = os.fspath(source)
-        return pa.OSFile(path, "rb"), path, None
-    if isinstance(source, pa.NativeFile):
-        if source.seekable():
-            source.seek(0)
-        buffer = source.read_buffer()
-    elif isinstance(source, bytes | bytearray | memoryview):
-        buffer = pa.py_buffer(source)
-    elif isinstance(source, io.IOBase) or hasattr(source, "read"):
-        buffer = pa.py_buffer(source.read())
-    else:
-        raise TypeError(f"cannot read a flow log from {type(source).__name__}")
-    return pa.BufferReader(buffer), None, buffer
-
-
-def _sniff(raw: pa.NativeFile, name: str | None) -> tuple[Kind, int]:
-    raw.seek(0)
-    magic = raw.read(4)
-    raw.seek(0)
-    size = raw.size()
-    lowered = (name or "").lower()
-    if magic[:2] == GZIP_MAGIC:
-        return "gzip", size
-    if magic == PARQUET_MAGIC or lowered.endswith(".parquet"):
-        return "parquet", size
-    if lowered.endswith(".gz") and size:
-        raise FlowLogCorruptError("not a gzip file (bad magic bytes)", name)
-    return ("gzip" if lowered.endswith(".gz") else "text"), size
-
-
-def _open(source: Source, name: str | None) -> _Opened:
-    name = _source_name(source, name)
-    try:
-        raw, path, buffer = _open_raw(source)
-    except OSError as exc:
-        raise FlowLogError(f"{name}: cannot open: {exc}", name) from exc
-    kind, size = _sniff(raw, name)
-    return _Opened(raw, kind, name, size, path, buffer)
-
-
-# ---------------------------------------------------------------------------------------------
-# Header
-
-
-def parse_header_line(line: bytes | str) -> list[str]:
-    """Field names (hyphenated) of a text header line."""
-    text = line.decode("ascii", "replace") if isinstance(line, bytes | bytearray) else line
-    return text.strip().split()
-
-
-def _read_text_header(opened: _Opened) -> list[str] | None:
-    """The header of a text file; None when the file holds no text at all (empty)."""
-    raw = opened.raw
-    raw.seek(0)
-    head = b""
-    if opened.kind == "gzip":
-        decomp = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        truncated = opened.size == 0
-        try:
-            while b"\n" not in head and len(head) < MAX_HEADER_BYTES:
-                if decomp.eof:  # end of a member: another may follow (multi-member gzip)
-                    rest = decomp.unused_data or raw.read(8192)
-                    if not rest:
-                        break
-                    decomp = zlib.decompressobj(zlib.MAX_WBITS | 16)
-                    head += decomp.decompress(rest)
-                    continue
-                chunk = raw.read(8192)
-                if not chunk:
-                    truncated = True
-                    break
-                head += decomp.decompress(chunk)
-        except zlib.error as exc:
-            raise FlowLogCorruptError(f"corrupt gzip: {exc}", opened.name) from exc
-        if truncated and opened.size:
-            raise FlowLogCorruptError("truncated gzip (the object is incomplete)", opened.name)
-    else:
-        head = raw.read(MAX_HEADER_BYTES)
-    raw.seek(0)
-    if not head.strip():
-        return None
-    line = head.lstrip(b"\r\n").split(b"\n", 1)[0]
-    if b"\n" not in head and len(head) >= MAX_HEADER_BYTES:
-        raise FlowLogFormatError(
-            list(F.MANDATORY_FIELDS), opened.name, reason="the first line is not a flow-log header"
-        )
-    return parse_header_line(line)
-
-
-def _parquet_columns(opened: _Opened) -> list[str]:
-    import pyarrow.parquet as pq
-
-    try:
-        return list(pq.read_schema(opened.raw).names)
-    except (pa.ArrowException, OSError) as exc:
-        raise FlowLogCorruptError(f"corrupt Parquet file: {exc}", opened.name) from exc
-    finally:
-        opened.raw.seek(0)
-
-
-def validate_fields(fields: list[str], source: str | None = None) -> None:
-    """Raise FlowLogFormatError when a header lacks mandatory fields or is not a header."""
-    if not fields:
-        raise FlowLogFormatError(
-            list(F.MANDATORY_FIELDS), source, fields, reason="the first line is not a header"
-        )
-    dupes = sorted({f for f in fields if fields.count(f) > 1})
-    if dupes:
-        raise FlowLogFormatError(
-            [], source, fields, reason="the header repeats the field(s) " + ", ".join(dupes)
-        )
-    missing = F.missing_mandatory(fields)
-    if missing:
-        known = [f for f in fields if F.to_field_name(f) in F.FIELDS_BY_NAME]
-        reason = None if known else "the first line is not a flow-log header"
-        raise FlowLogFormatError(missing, source, fields, reason=reason)
-
-
-def read_fields(source: Source, name: str | None = None) -> list[str] | None:
-    """The file's field names (hyphenated, in the file's order), reading only its first line
-    (or the Parquet footer). None for an empty file."""
-    opened = _open(source, name)
-    with opened.raw:
-        if opened.kind == "parquet":
-            return [F.to_field_name(c) for c in _parquet_columns(opened)]
-        return _read_text_header(opened)
-
-
-def check_source(source: Source, name: str | None = None) -> list[str]:
-    """The mandatory fields the file's format lacks ([] when complete or empty)."""
-    try:
-        fields = read_fields(source, name)
-        if fields is None:
-            return []
-        validate_fields(fields, name)
-    except FlowLogFormatError as exc:
-        return exc.missing_fields
-    return []
-
-
-# ---------------------------------------------------------------------------------------------
-# Schema
+__all__ = [
+    "DEFAULT_BLOCK_SIZE",
+    "MAX_HEADER_BYTES",
+    "PARQUET_BATCH_ROWS",
+    "FlowLogCorruptError",
+    "FlowLogError",
+    "FlowLogFormatError",
+    "FlowLogReader",
+    "Source",
+    "_fastparse",
+    "_igzip",
+    "check_source",
+    "fast_path_in_use",
+    "fast_path_problem",
+    "inflater",
+    "open_flow_log",
+    "output_schema",
+    "parse_header_line",
+    "read_flow_log",
+    "read_fields",
+    "validate_fields",
+]
 
 
 def output_schema(fields: list[str]) -> pa.Schema:
@@ -369,108 +92,6 @@ def _csv_type(t: pa.DataType) -> pa.DataType:
     # Arrow's CSV reader parses timestamps from text; epoch seconds are read as int64 and viewed
     # as timestamp[s] afterwards (zero copy).
     return pa.int64() if pa.types.is_timestamp(t) else t
-
-
-# ---------------------------------------------------------------------------------------------
-# Decompression and chunking
-
-
-def _decompressed_blocks(raw: pa.NativeFile, kind: Kind, size: int) -> Iterator[bytes]:
-    """The text of a file, from its start, in blocks of about `size` bytes. Takes ownership
-    of `raw` (closes it)."""
-    with raw:
-        raw.seek(0)
-        yield from _blocks(raw, kind, size)
-
-
-def _blocks(raw: pa.NativeFile, kind: Kind, size: int) -> Iterator[bytes]:
-    if kind == "gzip" and inflater() == "isal":
-        read = _igzip.IGzipFile(fileobj=raw, mode="rb").read
-    elif kind == "gzip":
-        read = pa.CompressedInputStream(raw, "gzip").read  # releases the GIL while inflating
-    else:
-        read = raw.read
-    while block := read(size):
-        yield block
-
-
-_END = object()
-
-
-class _Chunker(threading.Thread):
-    """Decompresses a text file in its own thread and hands out whole-line chunks of about
-    `size` bytes, each with its byte offset in the text, skipping the header line.
-
-    A bounded queue keeps at most a few chunks in memory. Errors of the compressed stream are
-    handed to the consumer. `cancel()` stops the thread (it is a daemon: it never holds up the
-    interpreter's exit).
-    """
-
-    def __init__(self, raw: pa.NativeFile, kind: Kind, size: int, depth: int = 2):
-        super().__init__(name="flowlog-inflate", daemon=True)
-        self._blocks = _decompressed_blocks(raw, kind, size)
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-
-    def run(self) -> None:
-        try:
-            self._chunks()
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            self._put(exc)
-        else:
-            self._put(_END)
-
-    def _chunks(self) -> None:
-        tail = b""
-        offset = 0  # offset of `tail` in the text
-        in_header = True
-        for block in self._blocks:
-            if self._stop.is_set():
-                return
-            buf = tail + block if tail else block
-            start = 0
-            if in_header:
-                text_start = len(buf) - len(buf.lstrip())
-                header_end = buf.find(b"\n", text_start)
-                if text_start == len(buf) or header_end < 0:
-                    tail = buf  # the header line is not complete yet
-                    continue
-                in_header = False
-                start = header_end + 1
-            end = buf.rfind(b"\n", start) + 1
-            if end > start:
-                self._put((offset + start, memoryview(buf)[start:end]))
-                start = end
-            tail = buf[start:]
-            offset += start
-        if tail.strip() and not in_header:
-            self._put((offset, memoryview(tail)))  # a last line without its newline
-
-    def _put(self, item) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def __iter__(self) -> Iterator[tuple[int, memoryview]]:  # (text offset, chunk)
-        while (item := self._queue.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def cancel(self) -> None:
-        self._stop.set()
-        while True:  # unblock a pending put
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
-
-
-# ---------------------------------------------------------------------------------------------
-# Reader
 
 
 _ROW_RE = re.compile(r"Row #(\d+)")
@@ -494,19 +115,19 @@ class FlowLogReader:
         block_size: int = DEFAULT_BLOCK_SIZE,
         fast_path: bool | None = None,
     ):
-        self._opened = _open(source, name)
+        self._opened = open_source(source, name)
         self.name = self._opened.name
         self.kind: Kind = self._opened.kind
         self.block_size = block_size
         self.records_read = 0
-        self._chunker: _Chunker | None = None
+        self._chunker: Chunker | None = None
         self._invalid: list = []
         try:
             if self.kind == "parquet":
-                fields = [F.to_field_name(c) for c in _parquet_columns(self._opened)]
+                fields = [F.to_field_name(c) for c in parquet_columns(self._opened)]
                 self.empty = False
             else:
-                header = _read_text_header(self._opened)
+                header = read_text_header(self._opened)
                 self.empty = header is None
                 fields = list(EMPTY_FIELDS) if header is None else header
             if check_mandatory and not self.empty:
@@ -517,7 +138,7 @@ class FlowLogReader:
         self.fields: list[str] = fields
         self.schema: pa.Schema = output_schema(fields)
         use_fast = fast_path_in_use() if fast_path is None else fast_path and _fastparse is not None
-        self._fast_kinds = _fast_kinds(self.schema) if use_fast else None
+        self._fast_kinds = fast_kinds(self.schema) if use_fast else None
         self.fast_chunks = 0  # text chunks the fast path parsed (the rest went through Arrow)
 
     # -- text ----------------------------------------------------------------------------------
@@ -560,7 +181,7 @@ class FlowLogReader:
             return None
         rows, columns = parsed
         arrays = [
-            _fast_array(field.type, rows, *buffers)
+            fast_array(field.type, rows, *buffers)
             for field, buffers in zip(self.schema, columns, strict=True)
         ]
         self.fast_chunks += 1
@@ -581,9 +202,9 @@ class FlowLogReader:
         if self.kind != "gzip":
             return None
         try:
-            for _ in _decompressed_blocks(self._opened.reopen(), self.kind, 8 << 20):
+            for _ in decompressed_blocks(self._opened.reopen(), self.kind, 8 << 20):
                 pass
-        except _STREAM_ERRORS as exc:
+        except STREAM_ERRORS as exc:
             return self._corrupt(exc)
         return None
 
@@ -593,13 +214,13 @@ class FlowLogReader:
         newlines = 0
         seen = 0
         try:
-            for block in _decompressed_blocks(self._opened.reopen(), self.kind, 8 << 20):
+            for block in decompressed_blocks(self._opened.reopen(), self.kind, 8 << 20):
                 take = min(len(block), offset - seen)
                 newlines += block.count(b"\n", 0, take)
                 seen += take
                 if seen >= offset:
                     break
-        except _STREAM_ERRORS:
+        except STREAM_ERRORS:
             pass
         return newlines + 1
 
@@ -608,7 +229,7 @@ class FlowLogReader:
         message = str(exc)
         found = _ROW_RE.search(message)
         line = first_line + int(found.group(1)) - 1 if found else None
-        stream_error = isinstance(exc, _STREAM_ERRORS) and not isinstance(exc, pa.ArrowInvalid)
+        stream_error = isinstance(exc, STREAM_ERRORS) and not isinstance(exc, pa.ArrowInvalid)
         if stream_error:
             if isinstance(exc, EOFError) or "truncated" in message.lower():
                 return FlowLogCorruptError("truncated gzip (the object is incomplete)", self.name)
@@ -641,7 +262,7 @@ class FlowLogReader:
     def _iter_text(self) -> Iterator[pa.RecordBatch]:
         if self.empty:
             return
-        chunker = _Chunker(self._opened.reopen(), self.kind, self.block_size)
+        chunker = Chunker(self._opened.reopen(), self.kind, self.block_size)
         self._chunker = chunker
         chunker.start()
         try:
@@ -667,7 +288,7 @@ class FlowLogReader:
                     if batch.num_rows:
                         self.records_read += batch.num_rows
                         yield self._typed(batch)
-        except _STREAM_ERRORS as exc:
+        except STREAM_ERRORS as exc:
             raise self._corrupt(exc) from exc
         finally:
             chunker.cancel()
@@ -709,39 +330,6 @@ class FlowLogReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _fast_kinds(schema: pa.Schema) -> bytes | None:
-    """The fast path's column kinds for a schema; None when a type is not one it produces."""
-    kinds = []
-    for field in schema:
-        t = field.type
-        if pa.types.is_int32(t):
-            kinds.append("i")
-        elif pa.types.is_int64(t) or (pa.types.is_timestamp(t) and t.unit == "s"):
-            kinds.append("l")
-        elif pa.types.is_string(t):
-            kinds.append("s")
-        elif t == F.DICT_STRING:
-            kinds.append("d")
-        else:
-            return None
-    return "".join(kinds).encode()
-
-
-def _fast_array(t: pa.DataType, rows: int, validity, *buffers) -> pa.Array:
-    """An Arrow array over the fast path's buffers (no copies)."""
-    mask = None if validity is None else pa.py_buffer(validity)
-    if pa.types.is_dictionary(t):
-        indices, dict_offsets, dict_values = buffers
-        dictionary = pa.Array.from_buffers(
-            pa.string(),
-            len(dict_offsets) // 4 - 1,
-            [None, pa.py_buffer(dict_offsets), pa.py_buffer(dict_values)],
-        )
-        codes = pa.Array.from_buffers(pa.int32(), rows, [mask, pa.py_buffer(indices)])
-        return pa.DictionaryArray.from_arrays(codes, dictionary)
-    return pa.Array.from_buffers(t, rows, [mask, *(pa.py_buffer(b) for b in buffers)])
 
 
 def _cast_column(array: pa.Array, field: pa.Field) -> pa.Array:
