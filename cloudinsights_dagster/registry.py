@@ -92,6 +92,9 @@ class Location:
     integration_name: str
     role_arn: str
     disabled_resource_groups: frozenset[str] = field(default_factory=frozenset)
+    # The account group's ExternalId, read with the location so a tick opens no session per
+    # location for it ("" when the caller built the location itself: ask the registry).
+    external_id: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -645,6 +648,7 @@ class Registry:
                         integration_name=integration.name,
                         role_arn=integration.role_arn,
                         disabled_resource_groups=disabled.resource_groups,
+                        external_id=group.external_id,
                     )
                 )
             return locations

@@ -87,7 +87,8 @@ def _collect_one(
     first = locations[0]
     failure: aws.AssumeRoleFailed | None = None
     for location in locations:
-        target = aws.RoleTarget(location.role_arn, registry.external_id(location.account_group))
+        external_id = location.external_id or registry.external_id(location.account_group)
+        target = aws.RoleTarget(location.role_arn, external_id)
         try:
             sessions.assume(target)  # once per role per run
         except aws.AssumeRoleFailed as exc:
