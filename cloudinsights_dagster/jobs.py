@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import dagster as dg
 
+from cloudinsights_dagster import tags
 from cloudinsights_dagster.assets.flowlogs import (
     QUALITY_CHECK,
     flowlog_records,
@@ -14,7 +15,7 @@ from cloudinsights_dagster.assets.inventory import config_changes, inventory_sna
 from cloudinsights_dagster.assets.status import integration_status
 from cloudinsights_dagster.assets.views import topology, traffic_views
 
-KIND_TAG = "cloudinsights/kind"
+KIND_TAG = tags.KIND
 
 inventory_job = dg.define_asset_job(
     "inventory_job",
@@ -27,7 +28,7 @@ inventory_job = dg.define_asset_job(
     description="Snapshot a range of locations, derive their config changes and topology.",
 )
 
-FLOWLOGS_KIND = "flowlogs"
+FLOWLOGS_KIND = tags.FLOWLOGS_KIND
 
 # One process per run, not one per step: a step process re-imports Dagster and the code
 # location (~2 CPU-s), which would cost more than most runs' records.

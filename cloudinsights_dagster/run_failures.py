@@ -7,18 +7,25 @@ from collections.abc import Mapping, Sequence
 import sqlalchemy as sa
 
 from cloudinsights_dagster.registry import Registry
+from cloudinsights_dagster.tags import (
+    FLOWLOGS_KIND,
+    KIND,
+    PARTITION,
+    PARTITION_RANGE_END,
+    PARTITION_RANGE_START,
+)
 from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import session_scope
 
 
 def run_locations(tags: Mapping[str, str], ordered_location_keys: Sequence[str]) -> list[str]:
     """Location keys an inventory run covered: a partition range or one location partition."""
-    start = tags.get("dagster/asset_partition_range_start")
-    end = tags.get("dagster/asset_partition_range_end")
+    start = tags.get(PARTITION_RANGE_START)
+    end = tags.get(PARTITION_RANGE_END)
     if start and end and start in ordered_location_keys and end in ordered_location_keys:
         keys = list(ordered_location_keys)
         return keys[keys.index(start) : keys.index(end) + 1]
-    partition = tags.get("dagster/partition")
+    partition = tags.get(PARTITION)
     if partition and partition in ordered_location_keys:
         return [partition]
     return []
@@ -33,8 +40,8 @@ def integrations_for_run(
     """Integrations a run was monitoring: for a flow-log run, those whose objects it claimed
     (or, when it claimed none, every flow-logs integration with objects on its day); for an
     inventory run, those of its locations."""
-    if tags.get("cloudinsights/kind") == "flowlogs":
-        day = tags.get("dagster/partition")
+    if tags.get(KIND) == FLOWLOGS_KIND:
+        day = tags.get(PARTITION)
         with session_scope(registry.database_url) as session:
             claimed = set()
             if run_id:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-SCHEDULED_TIME_TAG = "dagster/scheduled_execution_time"
-SNAPSHOT_TIME_TAG = "cloudinsights/snapshot_time"  # set by tests and the demo to replay ticks
+from cloudinsights_dagster.tags import SCHEDULED_TIME, SNAPSHOT_TIME
+
+SCHEDULED_TIME_TAG = SCHEDULED_TIME
+SNAPSHOT_TIME_TAG = SNAPSHOT_TIME
 
 
 def run_time(tags: Mapping[str, str], now: datetime | None = None) -> datetime:

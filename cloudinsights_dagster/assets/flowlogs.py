@@ -6,7 +6,7 @@ from datetime import timedelta
 import dagster as dg
 from pydantic import Field
 
-from cloudinsights_dagster import partitions
+from cloudinsights_dagster import partitions, tags
 from cloudinsights_dagster.assets.common import OWNERS
 from cloudinsights_dagster.assets.inventory import inventory_snapshot
 from cloudinsights_dagster.flowlogs.ledger import Scope
@@ -89,7 +89,7 @@ def flowlog_records(
     day = context.partition_key
     registry = warehouse.registry()
     scope = Scope(tuple(config.locations), tuple(config.accounts))
-    backfill = "dagster/backfill" in context.run.tags
+    backfill = tags.BACKFILL in context.run.tags
     clients = S3Clients(registry)
     metadata: dict = {}
     if config.reconcile or config.reprocess or backfill:

@@ -4,7 +4,7 @@ from collections import Counter
 
 import dagster as dg
 
-from cloudinsights_dagster import aws, partitions
+from cloudinsights_dagster import aws, partitions, tags
 from cloudinsights_dagster.assets.common import OWNERS, markdown_table
 from cloudinsights_dagster.inventory import checks
 from cloudinsights_dagster.inventory.monitor import snapshot_locations
@@ -81,9 +81,9 @@ def inventory_snapshot(
     context.instance.add_run_tags(
         context.run.run_id,
         {
-            "cloudinsights/aws_requests": str(stats.total_requests),
-            "cloudinsights/aws_throttles": str(stats.total_throttles),
-            "cloudinsights/assume_role_calls": str(sessions.assume_role_calls),
+            tags.AWS_REQUESTS: str(stats.total_requests),
+            tags.AWS_THROTTLES: str(stats.total_throttles),
+            tags.ASSUME_ROLE_CALLS: str(sessions.assume_role_calls),
         },
     )
     collector_problems = sorted(

@@ -17,6 +17,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from cloudinsights_dagster import tags
 from cloudinsights_dagster.demo import estate as E
 from cloudinsights_dagster.demo.home import DemoHome
 from cloudinsights_dagster.demo.progress import Progress
@@ -246,8 +247,8 @@ def run_steps(out: Progress, home: DemoHome, fake: E.FakeAws, anchor: datetime, 
                 instance=instance,
                 run_config=QUIET_LOGGERS,
                 tags={
-                    "dagster/asset_partition_range_start": keys[0],
-                    "dagster/asset_partition_range_end": keys[-1],
+                    tags.PARTITION_RANGE_START: keys[0],
+                    tags.PARTITION_RANGE_END: keys[-1],
                     SNAPSHOT_TIME_TAG: at.isoformat(),
                 },
                 raise_on_error=False,

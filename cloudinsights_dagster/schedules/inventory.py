@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from cloudinsights_dagster import partitions
+from cloudinsights_dagster import partitions, tags
 from cloudinsights_dagster.jobs import inventory_job
 
 # 200 locations -> 4 runs per tick; each run collects several locations in parallel.
@@ -17,9 +17,9 @@ def chunk_runs(keys: list[str], size: int, scheduled: str) -> list[dg.RunRequest
             dg.RunRequest(
                 run_key=f"inventory-{scheduled}-{start // size}",
                 tags={
-                    "dagster/asset_partition_range_start": chunk[0],
-                    "dagster/asset_partition_range_end": chunk[-1],
-                    "cloudinsights/locations": str(len(chunk)),
+                    tags.PARTITION_RANGE_START: chunk[0],
+                    tags.PARTITION_RANGE_END: chunk[-1],
+                    tags.LOCATIONS: str(len(chunk)),
                 },
             )
         )

@@ -5,7 +5,7 @@ from collections import Counter
 
 import dagster as dg
 
-from cloudinsights_dagster import partitions
+from cloudinsights_dagster import partitions, tags
 from cloudinsights_dagster.flowlogs.intake import take_in_queue
 from cloudinsights_dagster.flowlogs.ledger import claimable_by_day
 from cloudinsights_dagster.flowlogs.runs import plan_runs
@@ -38,7 +38,7 @@ def waiting_flowlog_runs(instance: dg.DagsterInstance) -> Counter[str]:
     runs = instance.get_runs(
         filters=dg.RunsFilter(statuses=WAITING_STATUSES, tags={KIND_TAG: FLOWLOGS_KIND})
     )
-    return Counter(run.tags["dagster/partition"] for run in runs if "dagster/partition" in run.tags)
+    return Counter(run.tags[tags.PARTITION] for run in runs if tags.PARTITION in run.tags)
 
 
 def flowlog_run_requests(instance: dg.DagsterInstance, warehouse_url: str, now=None):
