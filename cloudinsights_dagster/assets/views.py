@@ -1,9 +1,6 @@
 """What a person looks at: traffic per entity, rejected traffic, change impact, topology."""
 
-from pathlib import Path
-
 import dagster as dg
-import sqlalchemy as sa
 
 from cloudinsights_dagster import partitions
 from cloudinsights_dagster.assets.common import OWNERS, markdown_table
@@ -13,9 +10,7 @@ from cloudinsights_dagster.resources import WarehouseResource
 from cloudinsights_dagster.run_time import run_time
 from cloudinsights_dagster.settings import load_settings
 from cloudinsights_dagster.views.refresh import refresh_run_views
-from cloudinsights_dagster.views.topology.store import refresh_topology
-from cloudinsights_dagster.warehouse import schema as s
-from cloudinsights_dagster.warehouse.db import session_scope
+from cloudinsights_dagster.views.topology.store import refresh_latest_topologies
 from cloudinsights_dagster.warehouse.schema import utcnow
 
 
@@ -101,29 +96,17 @@ def traffic_views(
 def topology(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     at = run_time(context.run.tags)
     folder = load_settings().home / "topology"
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for key in context.partition_keys:
-        with session_scope(warehouse.url) as session:
-            latest = session.scalar(
-                sa.select(sa.func.max(s.InventorySnapshot.snapshot_time)).where(
-                    s.InventorySnapshot.location_key == key, s.InventorySnapshot.snapshot_time <= at
-                )
-            )
-        if latest is None:
-            continue
-        result = refresh_topology(warehouse.url, key, latest)
-        path = Path(folder) / f"{key}.svg"
-        path.write_text(result.svg)
-        rows.append(
-            (
-                key,
-                len(result.nodes),
-                len(result.edges),
-                len(result.changed),
-                "yes" if result.stored_new_version else "no",
-            )
+    results = refresh_latest_topologies(warehouse.url, list(context.partition_keys), at, folder)
+    rows = [
+        (
+            r.location_key,
+            len(r.nodes),
+            len(r.edges),
+            len(r.changed),
+            "yes" if r.stored_new_version else "no",
         )
+        for r in results
+    ]
     # Pictures stay in files: metadata is copied into every partition's materialization, and an
     # inline SVG there cost ~30 KB per location per tick. Only locations with changed entities
     # are listed (5 at most); new versions are counted.

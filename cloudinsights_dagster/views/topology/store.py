@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -124,3 +125,26 @@ def refresh_topology(database_url: str, location_key: str, at: datetime) -> Topo
         nodes, edges, changed=changed, title=f"{location_key} as of {at:%Y-%m-%d %H:%M} UTC"
     )
     return TopologyResult(location_key, at, nodes, edges, changed, svg, new_version)
+
+
+def refresh_latest_topologies(
+    database_url: str, location_keys: list[str], at: datetime, folder: Path
+) -> list[TopologyResult]:
+    """For each location with a snapshot at or before `at`: refresh its topology as of its latest
+    snapshot and write its picture to `folder/<location>.svg` (rewritten at every tick; pictures
+    stay out of Dagster metadata). Locations without a snapshot yet are left out."""
+    folder.mkdir(parents=True, exist_ok=True)
+    results = []
+    for key in location_keys:
+        with session_scope(database_url) as session:
+            latest = session.scalar(
+                sa.select(sa.func.max(s.InventorySnapshot.snapshot_time)).where(
+                    s.InventorySnapshot.location_key == key, s.InventorySnapshot.snapshot_time <= at
+                )
+            )
+        if latest is None:
+            continue
+        result = refresh_topology(database_url, key, latest)
+        (folder / f"{key}.svg").write_text(result.svg)
+        results.append(result)
+    return results
