@@ -18,6 +18,7 @@ class Settings:
     collector_principal: str | None  # IAM ARN that assumes the customers' roles
     queue_url: str | None  # the collector's SQS queue
     queue_region: str
+    log_retention_days: int  # integration logs older than this are pruned by integration_status
 
 
 @dataclass(frozen=True)
@@ -56,4 +57,14 @@ def load_settings() -> Settings:
         queue_region=os.environ.get("CLOUDINSIGHTS_QUEUE_REGION")
         or os.environ.get("AWS_DEFAULT_REGION")
         or "us-east-1",
+        log_retention_days=_positive_int("CLOUDINSIGHTS_LOG_RETENTION_DAYS", 30),
     )
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name}={raw!r}: use a whole number of at least 1 (default {default})")
+    return int(raw)

@@ -1,6 +1,5 @@
 """Integration status: what works and what is broken, in plain words."""
 
-import os
 from collections import Counter
 from datetime import timedelta
 
@@ -11,6 +10,7 @@ from cloudinsights_dagster.assets.inventory import config_changes
 from cloudinsights_dagster.assets.views import traffic_views
 from cloudinsights_dagster.integration_logs import prune_logs
 from cloudinsights_dagster.resources import WarehouseResource
+from cloudinsights_dagster.settings import load_settings
 from cloudinsights_dagster.status import TITLES, compute_status, store_status
 from cloudinsights_dagster.warehouse.schema import utcnow
 
@@ -35,7 +35,7 @@ def integration_status(
     registry = warehouse.registry()
     views = compute_status(registry, now)
     store_status(registry, views, now)
-    retention_days = int(os.environ.get("CLOUDINSIGHTS_LOG_RETENTION_DAYS") or 30)
+    retention_days = load_settings().log_retention_days
     pruned = prune_logs(warehouse.url, now - timedelta(days=retention_days))
     counts = Counter(view.status for view in views)
     rows = [
