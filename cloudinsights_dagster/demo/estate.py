@@ -249,12 +249,23 @@ def _bootstrap_session(endpoint: str, account_id: str, region: str) -> boto3.Ses
     )
 
 
-def build_estate(fake: FakeAws, external_ids: dict[str, str], built_at: datetime) -> Estate:
+# Identities, one network per location, the log archive: what `on_step` counts.
+BUILD_STEPS = 2 + sum(len(p.regions) for p in PLAN)
+
+
+def build_estate(
+    fake: FakeAws,
+    external_ids: dict[str, str],
+    built_at: datetime,
+    on_step: Callable[[str], None] = lambda done: None,
+) -> Estate:
     with fake.frozen_clock(built_at):
-        return _build_estate(fake, external_ids)
+        return _build_estate(fake, external_ids, on_step)
 
 
-def _build_estate(fake: FakeAws, external_ids: dict[str, str]) -> Estate:
+def _build_estate(
+    fake: FakeAws, external_ids: dict[str, str], on_step: Callable[[str], None]
+) -> Estate:
     """Users, roles, networks, buckets, topics and notifications, seeded; IAM enforced after.
 
     `external_ids` maps each account group to its ExternalId (the registry's), which goes into
@@ -276,6 +287,7 @@ def _build_estate(fake: FakeAws, external_ids: dict[str, str]) -> Estate:
         key = iam.create_access_key(UserName=user)["AccessKey"]
         keys[user] = Keys(key["AccessKeyId"], key["SecretAccessKey"])
     estate = Estate(endpoint, collector=keys[COLLECTOR_USER], admin=keys[ADMIN])
+    on_step("users and keys")
 
     octet = 20
     for plan in PLAN:
@@ -317,6 +329,7 @@ def _build_estate(fake: FakeAws, external_ids: dict[str, str]) -> Estate:
                 world.flow_log_id = ""
             estate.worlds[(plan.account_id, region)] = world
             octet += 1
+            on_step(f"{plan.account_id}-{region}")
 
     # The log archive: its flow-logs role, and each region's bucket -> SNS topic.
     iam.create_role(
@@ -345,6 +358,7 @@ def _build_estate(fake: FakeAws, external_ids: dict[str, str]) -> Estate:
             },
         )
     fake.enforce_iam(True)
+    on_step("log archive")
     return estate
 
 

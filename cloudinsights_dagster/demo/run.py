@@ -34,7 +34,7 @@ FOREIGN_SETTINGS = (
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
-def refuse(home: DemoHome, say) -> str | None:
+def refuse(home: DemoHome) -> str | None:
     """Why the demo must not touch this home, or None."""
     pid = home.running_ui()
     if pid is not None:
@@ -42,11 +42,12 @@ def refuse(home: DemoHome, say) -> str | None:
             f"the demo's UI (pid {pid}) is running on {home.home}: stop it (Ctrl-C where "
             "`make ui` runs) before running the demo again"
         )
-    if home.foreign_state():
+    foreign = home.foreign_state()
+    if foreign is not None:
         return (
-            f"{home.warehouse} exists, but the demo did not make it (no {home.record.name}): "
-            "the demo replaces only its own state. Point CLOUDINSIGHTS_HOME at another folder "
-            "or remove it yourself"
+            f"{foreign} exists, but the demo did not make it (no record in {home.record}): "
+            "the demo replaces only its own state. Point CLOUDINSIGHTS_HOME (and DAGSTER_HOME) "
+            "at another folder, or remove it yourself"
         )
     return None
 
@@ -98,7 +99,11 @@ def change_time(anchor: datetime, index: int) -> datetime:
 
 
 def bring_up(
-    registry, anchor: datetime, changes_applied: int, fake: E.FakeAws | None = None
+    registry,
+    anchor: datetime,
+    changes_applied: int,
+    fake: E.FakeAws | None = None,
+    on_step=lambda done: None,
 ) -> Bringup:
     """Start the fake AWS, build the estate (the registry's ExternalIds in its trust policies)
     as of ten minutes before the first tick, replay `changes_applied` changes at their times,
@@ -110,7 +115,7 @@ def bring_up(
 
     fake = fake or E.FakeAws()
     external_ids = {g: registry.external_id(g) for g in E.GROUPS}
-    estate = E.build_estate(fake, external_ids, anchor - timedelta(minutes=10))
+    estate = E.build_estate(fake, external_ids, anchor - timedelta(minutes=10), on_step)
     for index in range(changes_applied):
         E.apply_change(fake, estate, index, change_time(anchor, index))
     os.environ.update(estate.collector_environment())
@@ -155,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     out = Progress()
     home = DemoHome.from_env()
-    reason = refuse(home, out.plain)
+    reason = refuse(home)
     if reason:
         out.plain(f"demo not run: {reason}")
         return 2
@@ -164,7 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     use_home(home)
     started = datetime.now(UTC)
     anchor = floor_to_tick(started) - (TICKS - 1) * TICK
-    record = {"state": "running", "started": started.isoformat(), "seed": E.SEED}
+    record = {
+        "state": "running",
+        "started": started.isoformat(),
+        "seed": E.SEED,
+        "dagster_home": str(home.dagster_home),
+    }
     home.save_record(record)  # from here on, everything in this home is the demo's
     out.step(
         ("replaced the last demo's state in " if replaced else "state in ") + str(home.home)
@@ -201,7 +211,8 @@ def run_steps(out: Progress, home: DemoHome, fake: E.FakeAws, anchor: datetime, 
     out.step(f"fake AWS (moto) at {fake.endpoint}; nothing leaves 127.0.0.1")
     settings = load_settings()
     registry = Registry(settings.database_url)
-    up = bring_up(registry, anchor, 0, fake)
+    with out.bar("building the world", E.BUILD_STEPS) as bar:
+        up = bring_up(registry, anchor, 0, fake, on_step=bar.advance)
     worlds = up.estate.worlds
     out.step(
         f"world built: {len(E.GROUPS)} account groups, {len(E.PLAN)} accounts, "
@@ -254,8 +265,9 @@ def run_steps(out: Progress, home: DemoHome, fake: E.FakeAws, anchor: datetime, 
             )
             changes = _metadata(result, "config_changes", "changes")
             out.step(
-                f"inventory tick {at:%H:%M}: {len(keys)} location(s), run {result.run_id[:8]} "
-                f"{'ok' if result.success else 'FAILED'}, {changes} config change(s){note}"
+                f"inventory tick {at:%H:%M}: run {result.run_id[:8]} "
+                f"{'ok' if result.success else 'FAILED'}, {_completeness(settings, at)}, "
+                f"{changes} config change(s){note}"
             )
             if not result.success:
                 return 1
@@ -292,7 +304,9 @@ def run_steps(out: Progress, home: DemoHome, fake: E.FakeAws, anchor: datetime, 
             requests = tick_result.run_requests or []
             if requests:
                 break
-        out.step(f"sensor tick: objects recorded in the ledger, {len(requests)} run(s) requested")
+        out.step(
+            f"sensor tick: {_ledger(settings)} in the ledger, {len(requests)} run(s) requested"
+        )
 
         flowlog_job = defs.resolve_job_def("flowlog_job")
         ok = True
@@ -305,19 +319,14 @@ def run_steps(out: Progress, home: DemoHome, fake: E.FakeAws, anchor: datetime, 
                 raise_on_error=False,
             )
             ok = ok and result.success
-            loaded, filtered, failed, records = (
+            loaded, failed, records = (
                 _metadata(result, "flowlog_records", name)
-                for name in (
-                    "objects_loaded",
-                    "objects_filtered",
-                    "objects_failed",
-                    "records_loaded",
-                )
+                for name in ("objects_loaded", "objects_failed", "records_loaded")
             )
             out.step(
                 f"flow-log run {request.partition_key}: run {result.run_id[:8]} "
-                f"{'ok' if result.success else 'FAILED'}, {loaded} file(s) loaded, {filtered} "
-                f"filtered, {failed} failed, {records} records"
+                f"{'ok' if result.success else 'FAILED'}, {loaded} file(s) loaded, {failed} "
+                f"failed, {records} records"
             )
         status = defs.resolve_job_def("status_job").execute_in_process(
             instance=instance, run_config=QUIET_LOGGERS, raise_on_error=False
@@ -338,6 +347,38 @@ def run_steps(out: Progress, home: DemoHome, fake: E.FakeAws, anchor: datetime, 
     out.plain()
     print_summary(out, registry, settings)
     return 0 if ok and requests else 1
+
+
+def _completeness(settings, at: datetime) -> str:
+    """'3 location(s) complete, 1 partial' for the snapshots of one tick."""
+    import sqlalchemy as sa
+
+    from cloudinsights_dagster.warehouse import schema as s
+    from cloudinsights_dagster.warehouse.db import session_scope
+
+    with session_scope(settings.database_url) as session:
+        counts = dict(
+            session.execute(
+                sa.select(s.InventorySnapshot.completeness, sa.func.count())
+                .where(s.InventorySnapshot.snapshot_time == at)
+                .group_by(s.InventorySnapshot.completeness)
+            ).all()
+        )
+    parts = [f"{counts[k]} {k}" for k in ("complete", "partial", "failed") if counts.get(k)]
+    return "locations: " + (", ".join(parts) or "none stored")
+
+
+def _ledger(settings) -> str:
+    import sqlalchemy as sa
+
+    from cloudinsights_dagster.warehouse import schema as s
+    from cloudinsights_dagster.warehouse.db import session_scope
+
+    with session_scope(settings.database_url) as session:
+        counts = session.execute(
+            sa.select(s.FlowLogObject.status, sa.func.count()).group_by(s.FlowLogObject.status)
+        ).all()
+    return ", ".join(f"{n} file(s) {state}" for state, n in sorted(counts)) or "nothing"
 
 
 def _metadata(result, node: str, name: str):

@@ -57,9 +57,11 @@ def print_summary(out, registry, settings) -> None:
             .order_by(sa.desc("bytes"))
             .limit(TOP)
         ).all()
+        where = _current_instances(session, [t[0] for t in talkers])
         say("\nTop talkers (instances, bytes sent and accepted)")
         for entity_id, sent, flows in talkers:
-            say(f"  {entity_id}: {_size(int(sent))} in {flows} flow(s)")
+            name, location = where.get(entity_id, ("-", "?"))
+            say(f"  {entity_id} ({name}, {location}): {_size(int(sent))} in {flows} flow(s)")
         if not talkers:
             say("  none")
 
@@ -134,3 +136,19 @@ def print_summary(out, registry, settings) -> None:
 
 
 _FINAL = ("loaded", "filtered", "failed")
+
+
+def _current_instances(session, instance_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """Each instance's Name tag and location, from its current inventory version."""
+    rows = session.execute(
+        sa.select(
+            s.InventoryResource.resource_id,
+            s.InventoryResource.data,
+            s.InventoryResource.location_key,
+        ).where(
+            s.InventoryResource.resource_type == "instance",
+            s.InventoryResource.resource_id.in_(instance_ids),
+            s.InventoryResource.valid_to.is_(None),
+        )
+    ).all()
+    return {rid: ((data or {}).get("name") or "-", location) for rid, data, location in rows}

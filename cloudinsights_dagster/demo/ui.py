@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         fake = E.FakeAws()
         registry = Registry(load_settings().database_url)
         anchor = datetime.fromisoformat(record["anchor"])
-        up = bring_up(registry, anchor, record["changes_applied"], fake)
+        with out.bar("rebuilding the demo's world", E.BUILD_STEPS) as bar:
+            up = bring_up(registry, anchor, record["changes_applied"], fake, on_step=bar.advance)
         out.step(
             f"fake AWS (moto) at {fake.endpoint}: the demo's estate rebuilt "
             f"({len(up.estate.worlds)} locations), {up.subscribed} topic(s) subscribed"
