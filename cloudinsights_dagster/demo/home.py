@@ -78,6 +78,12 @@ class DemoHome:
         if not config.exists():
             config.write_text(DAGSTER_YAML.format(log_file=json.dumps(str(self.dagster_log))))
 
+    def events_logged_to_file(self) -> bool:
+        """Whether the instance's settings send run events to `dagster_log` (settings kept from
+        before, say a copy of deploy/dagster-local.yaml, may not)."""
+        config = self.dagster_home / "dagster.yaml"
+        return config.exists() and str(self.dagster_log) in config.read_text()
+
     def foreign_state(self) -> Path | None:
         """State here that no demo recorded making (someone's warehouse or Dagster instance)."""
         record = self.load_record()

@@ -67,7 +67,7 @@ def use_home(home: DemoHome) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(logging.INFO)
-    import dagster  # noqa: F401  (its logger exists from here on)
+    import dagster as dg  # its logger exists from here on
 
     dagster_logger = logging.getLogger("dagster")
     for console in [h for h in dagster_logger.handlers if isinstance(h, logging.StreamHandler)]:
@@ -75,12 +75,8 @@ def use_home(home: DemoHome) -> None:
     if not dagster_logger.propagate:
         dagster_logger.addHandler(handler)
     # Dagster's beta/preview notes about its own API are not the user's business here.
-    warnings.filterwarnings("ignore", module="dagster")
-    warnings.filterwarnings("ignore", category=UserWarning, module="dagster.*")
-    from dagster._utils.warnings import BetaWarning, PreviewWarning
-
-    warnings.simplefilter("ignore", BetaWarning)
-    warnings.simplefilter("ignore", PreviewWarning)
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    warnings.simplefilter("ignore", dg.PreviewWarning)
 
 
 @dataclass
@@ -176,9 +172,15 @@ def main(argv: list[str] | None = None) -> int:
         "dagster_home": str(home.dagster_home),
     }
     home.save_record(record)  # from here on, everything in this home is the demo's
+    events = (
+        f"Dagster's run events go to {home.dagster_log}"
+        if home.events_logged_to_file()
+        else f"Dagster's run events stay in the instance ({home.dagster_home / 'dagster.yaml'} "
+        "names no log file); other log lines go to " + str(home.dagster_log)
+    )
     out.step(
-        ("replaced the last demo's state in " if replaced else "state in ") + str(home.home)
-        + f"; Dagster's run events go to {home.dagster_log}"
+        ("replaced the last demo's state in " if replaced else "state in ") + f"{home.home}; "
+        + events
     )  # fmt: skip
     fake = None
     try:
