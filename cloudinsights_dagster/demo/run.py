@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cloudinsights_dagster.demo import estate as E
+from cloudinsights_dagster.demo.delivery import deliver_window
+from cloudinsights_dagster.demo.fake_aws import FakeAws
 from cloudinsights_dagster.demo.home import DemoHome
 from cloudinsights_dagster.demo.progress import Progress
 
@@ -81,7 +83,7 @@ def use_home(home: DemoHome) -> None:
 
 @dataclass
 class Bringup:
-    fake: E.FakeAws
+    fake: FakeAws
     estate: E.Estate
     queue_url: str
     queue_arn: str
@@ -98,7 +100,7 @@ def bring_up(
     registry,
     anchor: datetime,
     changes_applied: int,
-    fake: E.FakeAws | None = None,
+    fake: FakeAws | None = None,
     on_step=lambda done: None,
 ) -> Bringup:
     """Start the fake AWS, build the estate (the registry's ExternalIds in its trust policies)
@@ -109,7 +111,7 @@ def bring_up(
     from cloudinsights_dagster.flowlogs.subscriptions import subscribe_due_topics
     from cloudinsights_dagster.warehouse.schema import utcnow
 
-    fake = fake or E.FakeAws()
+    fake = fake or FakeAws()
     external_ids = {g: registry.external_id(g) for g in E.GROUPS}
     estate = E.build_estate(fake, external_ids, anchor - timedelta(minutes=10), on_step)
     for index in range(changes_applied):
@@ -184,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     fake = None
     try:
-        fake = E.FakeAws()
+        fake = FakeAws()
         code = run_steps(out, home, fake, anchor, record)
     except BaseException:
         home.save_record({**record, "state": "failed"})
@@ -198,11 +200,15 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def run_steps(out: Progress, home: DemoHome, fake: E.FakeAws, anchor: datetime, record) -> int:
+def run_steps(out: Progress, home: DemoHome, fake: FakeAws, anchor: datetime, record) -> int:
     import dagster as dg
 
     from cloudinsights_dagster.definitions import defs
-    from cloudinsights_dagster.demo.summary import print_summary
+    from cloudinsights_dagster.demo.summary import (
+        ledger_counts,
+        print_summary,
+        tick_completeness,
+    )
     from cloudinsights_dagster.instance_sync import sync_location_partitions
     from cloudinsights_dagster.registry import Registry
     from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResource
@@ -268,7 +274,7 @@ def run_steps(out: Progress, home: DemoHome, fake: E.FakeAws, anchor: datetime, 
             changes = _metadata(result, "config_changes", "changes")
             out.step(
                 f"inventory tick {at:%H:%M}: run {result.run_id[:8]} "
-                f"{'ok' if result.success else 'FAILED'}, {_completeness(settings, at)}, "
+                f"{'ok' if result.success else 'FAILED'}, {tick_completeness(settings.database_url, at)}, "
                 f"{changes} config change(s){note}"
             )
             if not result.success:
@@ -278,7 +284,7 @@ def run_steps(out: Progress, home: DemoHome, fake: E.FakeAws, anchor: datetime, 
         files = []
         with out.bar("uploading flow-log files", len(uploads)) as bar:
             for window, applied in uploads:
-                files += E.deliver_window(up.estate, window, applied)
+                files += deliver_window(up.estate, window, applied)
                 bar.advance(f"window {datetime.fromtimestamp(window, UTC):%H:%M}")
         out.step(
             f"files uploaded: {len(files)} to s3://{E.archive_bucket(E.QUEUE_REGION)} and "
@@ -307,7 +313,7 @@ def run_steps(out: Progress, home: DemoHome, fake: E.FakeAws, anchor: datetime, 
             if requests:
                 break
         out.step(
-            f"sensor tick: {_ledger(settings)} in the ledger, {len(requests)} run(s) requested"
+            f"sensor tick: {ledger_counts(settings.database_url)} in the ledger, {len(requests)} run(s) requested"
         )
 
         flowlog_job = defs.resolve_job_def("flowlog_job")
@@ -349,38 +355,6 @@ def run_steps(out: Progress, home: DemoHome, fake: E.FakeAws, anchor: datetime, 
     out.plain()
     print_summary(out, registry, settings)
     return 0 if ok and requests else 1
-
-
-def _completeness(settings, at: datetime) -> str:
-    """'3 location(s) complete, 1 partial' for the snapshots of one tick."""
-    import sqlalchemy as sa
-
-    from cloudinsights_dagster.warehouse import schema as s
-    from cloudinsights_dagster.warehouse.db import session_scope
-
-    with session_scope(settings.database_url) as session:
-        counts = dict(
-            session.execute(
-                sa.select(s.InventorySnapshot.completeness, sa.func.count())
-                .where(s.InventorySnapshot.snapshot_time == at)
-                .group_by(s.InventorySnapshot.completeness)
-            ).all()
-        )
-    parts = [f"{counts[k]} {k}" for k in ("complete", "partial", "failed") if counts.get(k)]
-    return "locations: " + (", ".join(parts) or "none stored")
-
-
-def _ledger(settings) -> str:
-    import sqlalchemy as sa
-
-    from cloudinsights_dagster.warehouse import schema as s
-    from cloudinsights_dagster.warehouse.db import session_scope
-
-    with session_scope(settings.database_url) as session:
-        counts = session.execute(
-            sa.select(s.FlowLogObject.status, sa.func.count()).group_by(s.FlowLogObject.status)
-        ).all()
-    return ", ".join(f"{n} file(s) {state}" for state, n in sorted(counts)) or "nothing"
 
 
 def _metadata(result, node: str, name: str):

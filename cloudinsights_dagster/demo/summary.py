@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -133,6 +134,29 @@ def print_summary(out, registry, settings) -> None:
     for error, n in failures:
         say(f"  {n} file(s): {error[:200]}")
     say(f"\nTopology pictures: {settings.home / 'topology'}")
+
+
+def tick_completeness(database_url: str, at: datetime) -> str:
+    """'3 location(s) complete, 1 partial' for the snapshots of one tick."""
+    with session_scope(database_url) as session:
+        counts = dict(
+            session.execute(
+                sa.select(s.InventorySnapshot.completeness, sa.func.count())
+                .where(s.InventorySnapshot.snapshot_time == at)
+                .group_by(s.InventorySnapshot.completeness)
+            ).all()
+        )
+    parts = [f"{counts[k]} {k}" for k in ("complete", "partial", "failed") if counts.get(k)]
+    return "locations: " + (", ".join(parts) or "none stored")
+
+
+def ledger_counts(database_url: str) -> str:
+    """'6 file(s) filtered, 18 file(s) pending': the ledger by status."""
+    with session_scope(database_url) as session:
+        counts = session.execute(
+            sa.select(s.FlowLogObject.status, sa.func.count()).group_by(s.FlowLogObject.status)
+        ).all()
+    return ", ".join(f"{n} file(s) {state}" for state, n in sorted(counts)) or "nothing"
 
 
 _FINAL = ("loaded", "filtered", "failed")
