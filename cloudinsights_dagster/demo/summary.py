@@ -66,29 +66,34 @@ def print_summary(out, registry, settings) -> None:
         if not talkers:
             say("  none")
 
+        columns = (
+            s.RejectReason.interface_id,
+            s.RejectReason.direction,
+            s.RejectReason.dstport,
+            s.RejectReason.reason,
+            s.RejectReason.detail,
+            s.RejectReason.previous_rule_id,
+            s.RejectReason.change_time,
+        )
         rejects = session.execute(
             sa.select(
-                s.RejectReason.interface_id,
-                s.RejectReason.peer_address,
-                s.RejectReason.dstport,
-                s.RejectReason.reason,
-                s.RejectReason.detail,
+                *columns,
+                sa.func.count(sa.distinct(s.RejectReason.peer_address)),
                 sa.func.sum(s.RejectReason.flows).label("flows"),
             )
-            .group_by(
-                s.RejectReason.interface_id,
-                s.RejectReason.peer_address,
-                s.RejectReason.dstport,
-                s.RejectReason.reason,
-                s.RejectReason.detail,
-            )
+            .group_by(*columns)
             .order_by(sa.desc("flows"))
             .limit(TOP)
         ).all()
-        say("\nTop rejects (ENI, peer, port: why)")
-        for eni, peer, port, reason, detail, flows in rejects:
+        say("\nTop rejects (ENI, direction, port: why)")
+        for eni, direction, port, reason, detail, rule, when, peers, flows in rejects:
             why = reason.replace("_", " ") + (f" ({detail})" if detail else "")
-            say(f"  {eni} <- {peer} port {port}: {flows} flow(s), {why}")
+            if rule:  # sg-id:direction:rule-key
+                group, _, key = rule.split(":", 2)
+                why += f": {key} of {group} allowed it until" + (
+                    f" it was removed at {when:%H:%M}" if when else " a change"
+                )
+            say(f"  {eni} {direction} port {port}, {peers} peer(s): {flows} flow(s), {why}")
         if not rejects:
             say("  none")
 
