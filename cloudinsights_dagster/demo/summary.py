@@ -137,7 +137,7 @@ def print_summary(out, registry, settings) -> None:
         + "".join(f", {n} {state}" for state, n in files.items() if state not in _FINAL)
     )
     for error, n in failures:
-        say(f"  {n} file(s): {error[:200]}")
+        say(f"  {n} file(s): {error}")
     say(f"\nTopology pictures: {settings.home / 'topology'}")
 
 
