@@ -9,29 +9,16 @@ the calls the collector makes in between (AssumeRole draws keys) do not shift th
 
 from __future__ import annotations
 
-import importlib
 import json
-import logging
-import os
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import boto3
-import requests
 
 from cloudinsights_dagster import catalog
-from cloudinsights_dagster.demo.traffic import (
-    CUSTOM_FIELDS,
-    DEFAULT_FIELDS,
-    Eni,
-    enis_of,
-    flow_log_gzip,
-    object_key,
-    window_records,
-)
+from cloudinsights_dagster.demo.fake_aws import FakeAws
+from cloudinsights_dagster.demo.traffic import Eni, enis_of
 from cloudinsights_dagster.demo.world import FLOW_LOG_FORMAT, World, build_world
 from cloudinsights_dagster.policies import (
     flowlogs_permission_policy,
@@ -52,7 +39,6 @@ INVENTORY_ROLE = "cloudinsights-inventory"
 FLOWLOGS_ROLE = "cloudinsights-flow-logs"
 # What a partly permitted role lacks (the product reports these APIs as denied).
 PARTIAL_DENIED = ("TransitGateway", "Vpn")
-MOTO_SERVICES = ("ec2", "elbv2", "iam", "s3", "sns", "sqs", "sts")
 
 
 @dataclass(frozen=True)
@@ -93,61 +79,6 @@ def role_arn(account_id: str, name: str) -> str:
 
 def collector_principal() -> str:
     return f"arn:aws:iam::{COLLECTOR_ACCOUNT}:user/{COLLECTOR_USER}"
-
-
-class FakeAws:
-    """A moto server on 127.0.0.1 (a free port unless given), in this process; every AWS client
-    of this process points at it (AWS_ENDPOINT_URL), nothing reaches real AWS."""
-
-    def __init__(self, port: int = 0):
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        self._server.start()
-        host, bound = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{bound}"
-        os.environ.pop("AWS_PROFILE", None)
-        os.environ.update(
-            AWS_ENDPOINT_URL=self.endpoint,
-            AWS_ACCESS_KEY_ID="none",  # until the collector's own keys exist
-            AWS_SECRET_ACCESS_KEY="none",
-            AWS_DEFAULT_REGION=QUEUE_REGION,
-        )
-
-    def seed(self, value: int) -> None:
-        requests.post(f"{self.endpoint}/moto-api/seed", params={"a": value}, timeout=10)
-
-    def enforce_iam(self, on: bool = True) -> None:
-        """IAM checks every call from now on (moto: process-wide); off while building."""
-        body = b"0" if on else b"inf"
-        requests.post(f"{self.endpoint}/moto-api/reset-auth", data=body, timeout=10)
-
-    @contextmanager
-    def frozen_clock(self, at: datetime) -> Iterator[None]:
-        """moto stamps resources with its clock (launch and creation times): build the estate at
-        a recorded time, so a rebuilt estate is the same to the field, not "modified"."""
-        import moto.core.utils as moto_utils
-
-        for service in MOTO_SERVICES:  # loaded lazily: load them now, so all get the patch
-            importlib.import_module(f"moto.{service}.models")
-        original = moto_utils.utcnow
-        naive = at.astimezone(UTC).replace(tzinfo=None)
-        patched = [
-            module
-            for name, module in list(sys.modules.items())
-            if name.startswith("moto") and getattr(module, "utcnow", None) is original
-        ]
-        for module in patched:
-            module.utcnow = lambda: naive
-        try:
-            yield
-        finally:
-            for module in patched:
-                module.utcnow = original
-
-    def stop(self) -> None:
-        self._server.stop()
 
 
 @dataclass
@@ -249,12 +180,23 @@ def _bootstrap_session(endpoint: str, account_id: str, region: str) -> boto3.Ses
     )
 
 
-def build_estate(fake: FakeAws, external_ids: dict[str, str], built_at: datetime) -> Estate:
+# Identities, one network per location, the log archive: what `on_step` counts.
+BUILD_STEPS = 2 + sum(len(p.regions) for p in PLAN)
+
+
+def build_estate(
+    fake: FakeAws,
+    external_ids: dict[str, str],
+    built_at: datetime,
+    on_step: Callable[[str], None] = lambda done: None,
+) -> Estate:
     with fake.frozen_clock(built_at):
-        return _build_estate(fake, external_ids)
+        return _build_estate(fake, external_ids, on_step)
 
 
-def _build_estate(fake: FakeAws, external_ids: dict[str, str]) -> Estate:
+def _build_estate(
+    fake: FakeAws, external_ids: dict[str, str], on_step: Callable[[str], None]
+) -> Estate:
     """Users, roles, networks, buckets, topics and notifications, seeded; IAM enforced after.
 
     `external_ids` maps each account group to its ExternalId (the registry's), which goes into
@@ -276,6 +218,7 @@ def _build_estate(fake: FakeAws, external_ids: dict[str, str]) -> Estate:
         key = iam.create_access_key(UserName=user)["AccessKey"]
         keys[user] = Keys(key["AccessKeyId"], key["SecretAccessKey"])
     estate = Estate(endpoint, collector=keys[COLLECTOR_USER], admin=keys[ADMIN])
+    on_step("users and keys")
 
     octet = 20
     for plan in PLAN:
@@ -317,6 +260,7 @@ def _build_estate(fake: FakeAws, external_ids: dict[str, str]) -> Estate:
                 world.flow_log_id = ""
             estate.worlds[(plan.account_id, region)] = world
             octet += 1
+            on_step(f"{plan.account_id}-{region}")
 
     # The log archive: its flow-logs role, and each region's bucket -> SNS topic.
     iam.create_role(
@@ -345,6 +289,7 @@ def _build_estate(fake: FakeAws, external_ids: dict[str, str]) -> Estate:
             },
         )
     fake.enforce_iam(True)
+    on_step("log archive")
     return estate
 
 
@@ -415,65 +360,3 @@ def https_open(changes_applied: int) -> bool:
     """Whether inbound HTTPS from the internet is allowed after that many changes."""
     names = [c.name for c in CHANGES[:changes_applied]]
     return "https-removed" not in names
-
-
-# ---------------------------------------------------------------- flow-log delivery
-
-UNMONITORED_ENIS = (
-    Eni("eni-0a4444444444444a1", "10.44.0.10", "vpc-0a44444444444444a", "subnet-0a444444444444a", "-"),
-    Eni("eni-0a4444444444444a2", "10.44.0.11", "vpc-0a44444444444444a", "subnet-0a444444444444a", "-"),
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Delivery:
-    bucket: str
-    key: str
-    records: int
-    note: str  # what the product should make of it
-
-
-def _deliveries_of_window(estate: Estate) -> list[tuple[str, str, str, tuple[str, ...], int, str]]:
-    """(account, region, bucket, fields, records, note) per flow log, per window."""
-    out = []
-    for plan in PLAN:
-        if not plan.flow_logs or plan.group != FLOWLOGS_GROUP:
-            continue
-        for region in plan.regions:
-            bucket = archive_bucket(region if plan.log_archive else QUEUE_REGION)
-            if plan.flow_log_format:
-                out.append((plan.account_id, region, bucket, CUSTOM_FIELDS, 1200, "loads"))
-            else:
-                out.append((plan.account_id, region, bucket, DEFAULT_FIELDS, 200,
-                            "fails: AWS's default format lacks mandatory fields"))  # fmt: skip
-    out.append((UNMONITORED_ACCOUNT, QUEUE_REGION, archive_bucket(QUEUE_REGION), CUSTOM_FIELDS,
-                200, "filtered: no inventory integration monitors that account"))  # fmt: skip
-    return out
-
-
-def deliver_window(estate: Estate, window_start: int, changes_applied: int) -> list[Delivery]:
-    """Upload the files of the five minutes after `window_start` (epoch seconds), delivered ten
-    minutes later as AWS does, into the archive buckets (S3 -> SNS -> the collector's queue)."""
-    delivered = []
-    for n, (account, region, bucket, fields, count, note) in enumerate(
-        _deliveries_of_window(estate)
-    ):
-        world = estate.worlds.get((account, region))
-        if world is None:
-            enis, flow_log_id = list(UNMONITORED_ENIS), "fl-0a4444444444444a"
-        else:
-            enis, flow_log_id = estate.enis(account, region), world.flow_log_id
-        watched = (account, region) == WATCHED
-        rows = window_records(
-            account,
-            enis,
-            window_start,
-            count,
-            seed=window_start + n,
-            https_open=https_open(changes_applied) or not watched,
-        )
-        key = object_key(account, region, flow_log_id, window_start + 600, f"w{n}")
-        s3 = estate.admin_client(COLLECTOR_ACCOUNT, region, "s3")
-        s3.put_object(Bucket=bucket, Key=key, Body=flow_log_gzip(rows, fields))
-        delivered.append(Delivery(bucket, key, len(rows), note))
-    return delivered

@@ -39,6 +39,7 @@ python_logs:
 # What a demo creates in CLOUDINSIGHTS_HOME (besides its record and the Dagster home).
 MADE_FILES = ("warehouse.db", "warehouse.db-journal", "warehouse.db-wal", "warehouse.db-shm")
 MADE_FOLDERS = ("flowlogs", "topology")
+DAGSTER_STATE = ("storage", "history", "schedules")  # an instance that has been used
 
 
 @dataclass(frozen=True)
@@ -77,21 +78,46 @@ class DemoHome:
         if not config.exists():
             config.write_text(DAGSTER_YAML.format(log_file=json.dumps(str(self.dagster_log))))
 
-    def foreign_state(self) -> bool:
-        """State here that no demo recorded making (someone's warehouse, say)."""
-        return self.record.exists() is False and self.warehouse.exists()
+    def events_logged_to_file(self) -> bool:
+        """Whether the instance's settings send run events to `dagster_log` (settings kept from
+        before, say a copy of deploy/dagster-local.yaml, may not)."""
+        config = self.dagster_home / "dagster.yaml"
+        return config.exists() and str(self.dagster_log) in config.read_text()
+
+    def foreign_state(self) -> Path | None:
+        """State here that no demo recorded making (someone's warehouse or Dagster instance)."""
+        record = self.load_record()
+        if record is None and self.warehouse.exists():
+            return self.warehouse
+        ours = self._made_dagster_home(record)
+        if ours != self.dagster_home and any(
+            (self.dagster_home / name).exists() for name in DAGSTER_STATE
+        ):
+            return self.dagster_home
+        return None
+
+    def _made_dagster_home(self, record: dict | None) -> Path | None:
+        """The Dagster home a demo may clear: the one its record names, else one inside this
+        home (a DAGSTER_HOME elsewhere may be someone's real instance)."""
+        if record and record.get("dagster_home"):
+            return Path(record["dagster_home"])
+        if self.dagster_home.is_relative_to(self.home):
+            return self.dagster_home
+        return None
 
     def reset(self) -> bool:
         """Remove what the last demo made; False (and nothing removed) when no demo made it."""
-        if not self.record.exists():
+        record = self.load_record()
+        if record is None:
             return False
         for name in MADE_FILES:
             (self.home / name).unlink(missing_ok=True)
         for name in MADE_FOLDERS:
             shutil.rmtree(self.home / name, ignore_errors=True)
         self.dagster_log.unlink(missing_ok=True)
-        if self.dagster_home.exists():
-            for entry in self.dagster_home.iterdir():
+        dagster_home = self._made_dagster_home(record)
+        if dagster_home is not None and dagster_home.exists():
+            for entry in dagster_home.iterdir():
                 if entry.name == "dagster.yaml":
                     continue  # the instance's settings stay
                 if entry.is_dir():

@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 
 from cloudinsights_dagster import tags
 from cloudinsights_dagster.demo import estate as E
+from cloudinsights_dagster.demo.delivery import deliver_window
+from cloudinsights_dagster.demo.fake_aws import FakeAws
 from cloudinsights_dagster.demo.home import DemoHome
 from cloudinsights_dagster.demo.progress import Progress
 
@@ -35,7 +37,7 @@ FOREIGN_SETTINGS = (
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
-def refuse(home: DemoHome, say) -> str | None:
+def refuse(home: DemoHome) -> str | None:
     """Why the demo must not touch this home, or None."""
     pid = home.running_ui()
     if pid is not None:
@@ -43,11 +45,12 @@ def refuse(home: DemoHome, say) -> str | None:
             f"the demo's UI (pid {pid}) is running on {home.home}: stop it (Ctrl-C where "
             "`make ui` runs) before running the demo again"
         )
-    if home.foreign_state():
+    foreign = home.foreign_state()
+    if foreign is not None:
         return (
-            f"{home.warehouse} exists, but the demo did not make it (no {home.record.name}): "
-            "the demo replaces only its own state. Point CLOUDINSIGHTS_HOME at another folder "
-            "or remove it yourself"
+            f"{foreign} exists, but the demo did not make it (no record in {home.record}): "
+            "the demo replaces only its own state. Point CLOUDINSIGHTS_HOME (and DAGSTER_HOME) "
+            "at another folder, or remove it yourself"
         )
     return None
 
@@ -67,7 +70,7 @@ def use_home(home: DemoHome) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(logging.INFO)
-    import dagster  # noqa: F401  (its logger exists from here on)
+    import dagster as dg  # its logger exists from here on
 
     dagster_logger = logging.getLogger("dagster")
     for console in [h for h in dagster_logger.handlers if isinstance(h, logging.StreamHandler)]:
@@ -75,17 +78,13 @@ def use_home(home: DemoHome) -> None:
     if not dagster_logger.propagate:
         dagster_logger.addHandler(handler)
     # Dagster's beta/preview notes about its own API are not the user's business here.
-    warnings.filterwarnings("ignore", module="dagster")
-    warnings.filterwarnings("ignore", category=UserWarning, module="dagster.*")
-    from dagster._utils.warnings import BetaWarning, PreviewWarning
-
-    warnings.simplefilter("ignore", BetaWarning)
-    warnings.simplefilter("ignore", PreviewWarning)
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    warnings.simplefilter("ignore", dg.PreviewWarning)
 
 
 @dataclass
 class Bringup:
-    fake: E.FakeAws
+    fake: FakeAws
     estate: E.Estate
     queue_url: str
     queue_arn: str
@@ -99,7 +98,11 @@ def change_time(anchor: datetime, index: int) -> datetime:
 
 
 def bring_up(
-    registry, anchor: datetime, changes_applied: int, fake: E.FakeAws | None = None
+    registry,
+    anchor: datetime,
+    changes_applied: int,
+    fake: FakeAws | None = None,
+    on_step=lambda done: None,
 ) -> Bringup:
     """Start the fake AWS, build the estate (the registry's ExternalIds in its trust policies)
     as of ten minutes before the first tick, replay `changes_applied` changes at their times,
@@ -109,9 +112,9 @@ def bring_up(
     from cloudinsights_dagster.flowlogs.subscriptions import subscribe_due_topics
     from cloudinsights_dagster.warehouse.schema import utcnow
 
-    fake = fake or E.FakeAws()
+    fake = fake or FakeAws()
     external_ids = {g: registry.external_id(g) for g in E.GROUPS}
-    estate = E.build_estate(fake, external_ids, anchor - timedelta(minutes=10))
+    estate = E.build_estate(fake, external_ids, anchor - timedelta(minutes=10), on_step)
     for index in range(changes_applied):
         E.apply_change(fake, estate, index, change_time(anchor, index))
     os.environ.update(estate.collector_environment())
@@ -156,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     out = Progress()
     home = DemoHome.from_env()
-    reason = refuse(home, out.plain)
+    reason = refuse(home)
     if reason:
         out.plain(f"demo not run: {reason}")
         return 2
@@ -165,15 +168,26 @@ def main(argv: list[str] | None = None) -> int:
     use_home(home)
     started = datetime.now(UTC)
     anchor = floor_to_tick(started) - (TICKS - 1) * TICK
-    record = {"state": "running", "started": started.isoformat(), "seed": E.SEED}
+    record = {
+        "state": "running",
+        "started": started.isoformat(),
+        "seed": E.SEED,
+        "dagster_home": str(home.dagster_home),
+    }
     home.save_record(record)  # from here on, everything in this home is the demo's
+    events = (
+        f"Dagster's run events go to {home.dagster_log}"
+        if home.events_logged_to_file()
+        else f"Dagster's run events stay in the instance ({home.dagster_home / 'dagster.yaml'} "
+        "names no log file); other log lines go to " + str(home.dagster_log)
+    )
     out.step(
-        ("replaced the last demo's state in " if replaced else "state in ") + str(home.home)
-        + f"; Dagster's run events go to {home.dagster_log}"
+        ("replaced the last demo's state in " if replaced else "state in ") + f"{home.home}; "
+        + events
     )  # fmt: skip
     fake = None
     try:
-        fake = E.FakeAws()
+        fake = FakeAws()
         code = run_steps(out, home, fake, anchor, record)
     except BaseException:
         home.save_record({**record, "state": "failed"})
@@ -187,11 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def run_steps(out: Progress, home: DemoHome, fake: E.FakeAws, anchor: datetime, record) -> int:
+def run_steps(out: Progress, home: DemoHome, fake: FakeAws, anchor: datetime, record) -> int:
     import dagster as dg
 
     from cloudinsights_dagster.definitions import defs
-    from cloudinsights_dagster.demo.summary import print_summary
+    from cloudinsights_dagster.demo.summary import (
+        ledger_counts,
+        print_summary,
+        tick_completeness,
+    )
     from cloudinsights_dagster.instance_sync import sync_location_partitions
     from cloudinsights_dagster.registry import Registry
     from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResource
@@ -202,7 +220,8 @@ def run_steps(out: Progress, home: DemoHome, fake: E.FakeAws, anchor: datetime, 
     out.step(f"fake AWS (moto) at {fake.endpoint}; nothing leaves 127.0.0.1")
     settings = load_settings()
     registry = Registry(settings.database_url)
-    up = bring_up(registry, anchor, 0, fake)
+    with out.bar("building the world", E.BUILD_STEPS) as bar:
+        up = bring_up(registry, anchor, 0, fake, on_step=bar.advance)
     worlds = up.estate.worlds
     out.step(
         f"world built: {len(E.GROUPS)} account groups, {len(E.PLAN)} accounts, "
@@ -255,8 +274,9 @@ def run_steps(out: Progress, home: DemoHome, fake: E.FakeAws, anchor: datetime, 
             )
             changes = _metadata(result, "config_changes", "changes")
             out.step(
-                f"inventory tick {at:%H:%M}: {len(keys)} location(s), run {result.run_id[:8]} "
-                f"{'ok' if result.success else 'FAILED'}, {changes} config change(s){note}"
+                f"inventory tick {at:%H:%M}: run {result.run_id[:8]} "
+                f"{'ok' if result.success else 'FAILED'}, {tick_completeness(settings.database_url, at)}, "
+                f"{changes} config change(s){note}"
             )
             if not result.success:
                 return 1
@@ -265,7 +285,7 @@ def run_steps(out: Progress, home: DemoHome, fake: E.FakeAws, anchor: datetime, 
         files = []
         with out.bar("uploading flow-log files", len(uploads)) as bar:
             for window, applied in uploads:
-                files += E.deliver_window(up.estate, window, applied)
+                files += deliver_window(up.estate, window, applied)
                 bar.advance(f"window {datetime.fromtimestamp(window, UTC):%H:%M}")
         out.step(
             f"files uploaded: {len(files)} to s3://{E.archive_bucket(E.QUEUE_REGION)} and "
@@ -293,7 +313,9 @@ def run_steps(out: Progress, home: DemoHome, fake: E.FakeAws, anchor: datetime, 
             requests = tick_result.run_requests or []
             if requests:
                 break
-        out.step(f"sensor tick: objects recorded in the ledger, {len(requests)} run(s) requested")
+        out.step(
+            f"sensor tick: {ledger_counts(settings.database_url)} in the ledger, {len(requests)} run(s) requested"
+        )
 
         flowlog_job = defs.resolve_job_def("flowlog_job")
         ok = True
@@ -306,19 +328,14 @@ def run_steps(out: Progress, home: DemoHome, fake: E.FakeAws, anchor: datetime, 
                 raise_on_error=False,
             )
             ok = ok and result.success
-            loaded, filtered, failed, records = (
+            loaded, failed, records = (
                 _metadata(result, "flowlog_records", name)
-                for name in (
-                    "objects_loaded",
-                    "objects_filtered",
-                    "objects_failed",
-                    "records_loaded",
-                )
+                for name in ("objects_loaded", "objects_failed", "records_loaded")
             )
             out.step(
                 f"flow-log run {request.partition_key}: run {result.run_id[:8]} "
-                f"{'ok' if result.success else 'FAILED'}, {loaded} file(s) loaded, {filtered} "
-                f"filtered, {failed} failed, {records} records"
+                f"{'ok' if result.success else 'FAILED'}, {loaded} file(s) loaded, {failed} "
+                f"failed, {records} records"
             )
         status = defs.resolve_job_def("status_job").execute_in_process(
             instance=instance, run_config=QUIET_LOGGERS, raise_on_error=False

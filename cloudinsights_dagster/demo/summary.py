@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -57,35 +58,42 @@ def print_summary(out, registry, settings) -> None:
             .order_by(sa.desc("bytes"))
             .limit(TOP)
         ).all()
+        where = _current_instances(session, [t[0] for t in talkers])
         say("\nTop talkers (instances, bytes sent and accepted)")
         for entity_id, sent, flows in talkers:
-            say(f"  {entity_id}: {_size(int(sent))} in {flows} flow(s)")
+            name, location = where.get(entity_id, ("-", "?"))
+            say(f"  {entity_id} ({name}, {location}): {_size(int(sent))} in {flows} flow(s)")
         if not talkers:
             say("  none")
 
+        columns = (
+            s.RejectReason.interface_id,
+            s.RejectReason.direction,
+            s.RejectReason.dstport,
+            s.RejectReason.reason,
+            s.RejectReason.detail,
+            s.RejectReason.previous_rule_id,
+            s.RejectReason.change_time,
+        )
         rejects = session.execute(
             sa.select(
-                s.RejectReason.interface_id,
-                s.RejectReason.peer_address,
-                s.RejectReason.dstport,
-                s.RejectReason.reason,
-                s.RejectReason.detail,
+                *columns,
+                sa.func.count(sa.distinct(s.RejectReason.peer_address)),
                 sa.func.sum(s.RejectReason.flows).label("flows"),
             )
-            .group_by(
-                s.RejectReason.interface_id,
-                s.RejectReason.peer_address,
-                s.RejectReason.dstport,
-                s.RejectReason.reason,
-                s.RejectReason.detail,
-            )
+            .group_by(*columns)
             .order_by(sa.desc("flows"))
             .limit(TOP)
         ).all()
-        say("\nTop rejects (ENI, peer, port: why)")
-        for eni, peer, port, reason, detail, flows in rejects:
+        say("\nTop rejects (ENI, direction, port: why)")
+        for eni, direction, port, reason, detail, rule, when, peers, flows in rejects:
             why = reason.replace("_", " ") + (f" ({detail})" if detail else "")
-            say(f"  {eni} <- {peer} port {port}: {flows} flow(s), {why}")
+            if rule:  # sg-id:direction:rule-key
+                group, _, key = rule.split(":", 2)
+                why += f": {key} of {group} allowed it until" + (
+                    f" it was removed at {when:%H:%M}" if when else " a change"
+                )
+            say(f"  {eni} {direction} port {port}, {peers} peer(s): {flows} flow(s), {why}")
         if not rejects:
             say("  none")
 
@@ -129,8 +137,47 @@ def print_summary(out, registry, settings) -> None:
         + "".join(f", {n} {state}" for state, n in files.items() if state not in _FINAL)
     )
     for error, n in failures:
-        say(f"  {n} file(s): {error[:200]}")
+        say(f"  {n} file(s): {error}")
     say(f"\nTopology pictures: {settings.home / 'topology'}")
 
 
+def tick_completeness(database_url: str, at: datetime) -> str:
+    """'3 location(s) complete, 1 partial' for the snapshots of one tick."""
+    with session_scope(database_url) as session:
+        counts = dict(
+            session.execute(
+                sa.select(s.InventorySnapshot.completeness, sa.func.count())
+                .where(s.InventorySnapshot.snapshot_time == at)
+                .group_by(s.InventorySnapshot.completeness)
+            ).all()
+        )
+    parts = [f"{counts[k]} {k}" for k in ("complete", "partial", "failed") if counts.get(k)]
+    return "locations: " + (", ".join(parts) or "none stored")
+
+
+def ledger_counts(database_url: str) -> str:
+    """'6 file(s) filtered, 18 file(s) pending': the ledger by status."""
+    with session_scope(database_url) as session:
+        counts = session.execute(
+            sa.select(s.FlowLogObject.status, sa.func.count()).group_by(s.FlowLogObject.status)
+        ).all()
+    return ", ".join(f"{n} file(s) {state}" for state, n in sorted(counts)) or "nothing"
+
+
 _FINAL = ("loaded", "filtered", "failed")
+
+
+def _current_instances(session, instance_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """Each instance's Name tag and location, from its current inventory version."""
+    rows = session.execute(
+        sa.select(
+            s.InventoryResource.resource_id,
+            s.InventoryResource.data,
+            s.InventoryResource.location_key,
+        ).where(
+            s.InventoryResource.resource_type == "instance",
+            s.InventoryResource.resource_id.in_(instance_ids),
+            s.InventoryResource.valid_to.is_(None),
+        )
+    ).all()
+    return {rid: ((data or {}).get("name") or "-", location) for rid, data, location in rows}

@@ -21,6 +21,8 @@ from pathlib import Path
 import requests
 
 from cloudinsights_dagster.demo import estate as E
+from cloudinsights_dagster.demo.delivery import deliver_window
+from cloudinsights_dagster.demo.fake_aws import FakeAws
 from cloudinsights_dagster.demo.home import DemoHome
 from cloudinsights_dagster.demo.progress import Progress
 from cloudinsights_dagster.demo.run import TICK, bring_up, floor_to_tick, use_home
@@ -90,10 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         from cloudinsights_dagster.registry import Registry
         from cloudinsights_dagster.settings import load_settings
 
-        fake = E.FakeAws()
+        fake = FakeAws()
         registry = Registry(load_settings().database_url)
         anchor = datetime.fromisoformat(record["anchor"])
-        up = bring_up(registry, anchor, record["changes_applied"], fake)
+        with out.bar("rebuilding the demo's world", E.BUILD_STEPS) as bar:
+            up = bring_up(registry, anchor, record["changes_applied"], fake, on_step=bar.advance)
         out.step(
             f"fake AWS (moto) at {fake.endpoint}: the demo's estate rebuilt "
             f"({len(up.estate.worlds)} locations), {up.subscribed} topic(s) subscribed"
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         while proc.poll() is None:
             window = floor_to_tick(datetime.now(UTC)) - TICK
             if window > delivered and time.monotonic() >= next_delivery:
-                files = E.deliver_window(
+                files = deliver_window(
                     up.estate, int(window.timestamp()), record["changes_applied"]
                 )
                 out.step(f"delivered {len(files)} flow-log file(s) of the {window:%H:%M} window")

@@ -120,8 +120,16 @@ def browser():
     driver.quit()
 
 
-def _open(browser, url: str, wanted: tuple[str, ...], shot: str, timeout: float = 60) -> str:
-    """Open `url`, wait until the page shows every text in `wanted`, save a screenshot."""
+def _open(
+    browser,
+    url: str,
+    wanted: tuple[str, ...],
+    shot: str,
+    timeout: float = 60,
+    scroll_to: str | None = None,
+) -> str:
+    """Open `url`, wait until the page shows every text in `wanted`, save a screenshot (with the
+    element that holds `scroll_to` in view)."""
     browser.get(url)
     folder = ARTIFACTS / "browser"
     folder.mkdir(parents=True, exist_ok=True)
@@ -129,6 +137,10 @@ def _open(browser, url: str, wanted: tuple[str, ...], shot: str, timeout: float 
         WebDriverWait(browser, timeout).until(
             lambda d: all(w in d.find_element(By.TAG_NAME, "body").text for w in wanted)
         )
+        if scroll_to:
+            target = browser.find_element(By.XPATH, f"//*[contains(text(), '{scroll_to}')]")
+            browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)
+            time.sleep(0.5)
     finally:
         browser.save_screenshot(str(folder / f"{shot}.png"))
     return browser.find_element(By.TAG_NAME, "body").text
@@ -164,6 +176,7 @@ def test_integration_status_lists_the_demos_integrations(demo_ui, browser):
         f"{url}/assets/integration_status",
         ("Latest materialization", *DEMO_INTEGRATIONS),
         "integration-status",
+        scroll_to="retail-payments",
     )
     assert "Never materialized" not in text
     assert "Connected with warning" in text  # the partly permitted account, the failed files
@@ -177,6 +190,7 @@ def test_traffic_views_show_talkers_and_rejects(demo_ui, browser):
         f"{url}/assets/traffic_views",
         ("Latest materialization", "top_talkers", "reject_reasons", "no_rule_allows"),
         "traffic-views",
+        scroll_to="top_talkers",
     )
     assert "Never materialized" not in text
 

@@ -10,6 +10,8 @@ import requests
 
 from cloudinsights_dagster import aws
 from cloudinsights_dagster.demo import estate as E
+from cloudinsights_dagster.demo.delivery import deliver_window
+from cloudinsights_dagster.demo.fake_aws import FakeAws
 from cloudinsights_dagster.demo.traffic import CUSTOM_FIELDS, DEFAULT_FIELDS, window_records
 
 BUILT_AT = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -20,7 +22,7 @@ EXTERNAL_IDS = {"retail": "retail-external-id", "media": "media-external-id"}
 def fake(monkeypatch):
     for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "restored-after-the-test")
-    fake = E.FakeAws()
+    fake = FakeAws()
     # moto's backends are per process: start from nothing, whatever ran before in this worker.
     requests.post(f"{fake.endpoint}/moto-api/reset", timeout=10)
     yield fake
@@ -81,7 +83,7 @@ def test_partly_permitted_role_is_denied_only_its_gaps(fake, monkeypatch):
 def test_delivered_files_follow_the_https_rule(fake):
     estate = E.build_estate(fake, EXTERNAL_IDS, BUILT_AT)
     start = int(BUILT_AT.timestamp())
-    files = E.deliver_window(estate, start, changes_applied=0)
+    files = deliver_window(estate, start, changes_applied=0)
     assert sorted(f.note.split(":")[0] for f in files) == ["fails", "filtered", "loads", "loads"]
     s3 = estate.admin_client(E.COLLECTOR_ACCOUNT, "us-east-1", "s3")
     default_format = next(f for f in files if f.note.startswith("fails"))

@@ -43,3 +43,20 @@ def test_demo_refuses_while_its_ui_runs(tmp_path, monkeypatch, capsys):
     assert main([]) == 2
     assert "stop it" in capsys.readouterr().out
     assert json.loads(home.record.read_text()) == {"state": "finished"}
+
+
+def test_demo_leaves_a_dagster_home_elsewhere_alone(tmp_path, monkeypatch, capsys):
+    """A DAGSTER_HOME outside the demo's home with state in it may be someone's instance."""
+    elsewhere = tmp_path / "real-instance"
+    (elsewhere / "storage").mkdir(parents=True)
+    home = DemoHome(tmp_path / "demo", elsewhere)
+    home.save_record({"state": "finished"})  # a demo ran here, but not on that instance
+    assert home.foreign_state() == elsewhere
+    assert home.reset() is True
+    assert (elsewhere / "storage").exists()
+
+    monkeypatch.setenv("CLOUDINSIGHTS_HOME", str(tmp_path / "demo"))
+    monkeypatch.setenv("DAGSTER_HOME", str(elsewhere))
+    assert main([]) == 2
+    assert "did not make" in capsys.readouterr().out
+    assert (elsewhere / "storage").exists()
