@@ -151,10 +151,7 @@ def main() -> int:
 
         from cloudinsights_dagster import aws, partitions
 
-        try:
-            from cloudinsights_dagster.demo.world import build_world
-        except ImportError:  # before the demo became a package
-            from cloudinsights_dagster.demo_world import build_world
+        from cloudinsights_dagster.demo.world import build_world
         from cloudinsights_dagster.registry import Registry
 
         registry = Registry(env["CLOUDINSIGHTS_DATABASE_URL"])
