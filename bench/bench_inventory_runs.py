@@ -150,7 +150,6 @@ def main() -> int:
         import dagster as dg
 
         from cloudinsights_dagster import aws, partitions
-
         from cloudinsights_dagster.demo.world import build_world
         from cloudinsights_dagster.registry import Registry
 

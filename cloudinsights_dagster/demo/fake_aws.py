@@ -61,12 +61,12 @@ class FakeAws:
             if name.startswith("moto") and getattr(module, "utcnow", None) is original
         ]
         for module in patched:
-            module.utcnow = lambda: naive
+            setattr(module, "utcnow", lambda: naive)  # noqa: B010 - moto's own name for its clock
         try:
             yield
         finally:
             for module in patched:
-                module.utcnow = original
+                setattr(module, "utcnow", original)  # noqa: B010
 
     def stop(self) -> None:
         self._server.stop()

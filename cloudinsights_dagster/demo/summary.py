@@ -16,7 +16,7 @@ from cloudinsights_dagster.warehouse.db import session_scope
 TOP = 5
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
