@@ -10,12 +10,12 @@ DAGSTER_HOME ?= $(CLOUDINSIGHTS_HOME)/dagster
 # Only the demo and the UI share the local instance; tests make their own.
 LOCAL := CLOUDINSIGHTS_HOME="$(CLOUDINSIGHTS_HOME)" DAGSTER_HOME="$(DAGSTER_HOME)"
 
-.PHONY: setup demo test ui bench bench-scale bench-intake lint format validate clean
+.PHONY: setup demo test ui browser-deps bench bench-scale bench-intake lint format validate clean sanitize fuzz
 
 $(STAMP): $(INSTALL_INPUTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,deploy]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,deploy,demo]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -25,15 +25,33 @@ $(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p "$(DAGSTER_HOME)"
 	cp deploy/dagster-local.yaml "$@"
 
-demo: setup $(DAGSTER_HOME)/dagster.yaml
+# The demo writes its own instance settings (telemetry off, events to a log file) when missing.
+demo: setup
 	$(LOCAL) $(BIN)/python -m cloudinsights_dagster.demo
 
-test: setup
+# tests/browser drives Debian's chromium through chromedriver: installed here when missing (as
+# root, from the distribution's packages; nothing is downloaded when the tests run).
+browser-deps:
+	@test -x /usr/bin/chromedriver -a -x /usr/bin/chromium || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+test: setup browser-deps
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest -n 2 --dist loadfile
 
-ui: setup $(DAGSTER_HOME)/dagster.yaml
-	$(LOCAL) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+# The parser's C fast path under AddressSanitizer + UBSan, with the parse tests and the fuzz
+# profile of their Hypothesis property (~3 min).
+sanitize: setup
+	scripts/sanitize.sh
+
+# The Hypothesis property of the fast path at 5,000 files (the test suite runs 150).
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -n 0 tests/unit/test_flowlog_fastparse.py -k any_text
+
+# The UI over the demo's instance, its fake AWS rebuilt and fed; Ctrl-C stops all of it.
+ui: setup
+	$(LOCAL) $(BIN)/python -m cloudinsights_dagster.demo.ui --port 3000
 
 bench: setup
 	$(BIN)/python bench/run_all.py

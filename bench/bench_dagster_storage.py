@@ -63,7 +63,7 @@ def _run_tick(instance, keys: list[str], at: datetime, per_run: int) -> dict:
     compute_before = _tree_bytes(storage, (".out", ".err", ".complete"))
     sqlite_before = _tree_bytes(Path(instance.root_directory), (".db",))
     started = time.perf_counter()
-    runs, events, event_bytes, by_type = [], 0, 0, {}
+    runs, events, event_bytes, by_type, by_asset, dumped = [], 0, 0, {}, {}, set()
     for request in chunk_runs(keys, per_run, at.isoformat()):
         tags = {**request.tags, SNAPSHOT_TIME_TAG: at.isoformat()}
         with dg.execute_job(dg.reconstructable(_inventory_job), instance, tags=tags) as result:
@@ -76,6 +76,12 @@ def _run_tick(instance, keys: list[str], at: datetime, per_run: int) -> dict:
             event_bytes += size
             kind = entry.dagster_event.event_type_value if entry.dagster_event else "log"
             by_type[kind] = by_type.get(kind, 0) + size
+            if os.environ.get("BENCH_DUMP_EVENTS") and kind not in dumped:
+                dumped.add(kind)
+                print(f"--- {kind} ({size} B)\n{serialize_value(entry)}", file=sys.stderr)
+            if entry.dagster_event and entry.dagster_event.asset_key:
+                asset = f"{kind} {entry.dagster_event.asset_key.to_user_string()}"
+                by_asset[asset] = by_asset.get(asset, 0) + size
     seconds = time.perf_counter() - started
     compute = _tree_bytes(storage, (".out", ".err", ".complete")) - compute_before
     sqlite = _tree_bytes(Path(instance.root_directory), (".db",)) - sqlite_before
@@ -92,6 +98,7 @@ def _run_tick(instance, keys: list[str], at: datetime, per_run: int) -> dict:
         "compute_bytes_per_location": round(compute / n),
         "total_bytes_per_location": round((event_bytes + compute) / n),
         "event_bytes_by_type": dict(sorted(by_type.items(), key=lambda kv: -kv[1])),
+        "event_bytes_by_asset": dict(sorted(by_asset.items(), key=lambda kv: -kv[1])),
     }
 
 
@@ -131,7 +138,7 @@ def main() -> int:
         import dagster as dg
 
         from cloudinsights_dagster import aws, partitions
-        from cloudinsights_dagster.demo_world import build_world
+        from cloudinsights_dagster.demo.world import build_world
         from cloudinsights_dagster.registry import Registry
         from cloudinsights_dagster.settings import load_settings
 

@@ -47,11 +47,16 @@ T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
 RUN_SCRIPT = textwrap.dedent(
     """
-    import json, resource, sys, time
+    import json, os, resource, sys, time
     started = time.perf_counter()
     import dagster as dg
     from cloudinsights_dagster.definitions import defs
     imported = time.perf_counter()
+    profile_to = os.environ.get("BENCH_PROFILE_RUN")
+    if profile_to:
+        import cProfile
+        profile = cProfile.Profile()
+        profile.enable()
     if sys.argv[1] != "import-only":
         config = {"ops": {"flowlog_records": {"config": {"max_objects": 100000}}}}
         result = defs.resolve_job_def("flowlog_job").execute_in_process(
@@ -59,6 +64,9 @@ RUN_SCRIPT = textwrap.dedent(
             tags={"cloudinsights/kind": "flowlogs"},
         )
         assert result.success
+    if profile_to:
+        profile.disable()
+        profile.dump_stats(profile_to)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"cpu": usage.ru_utime + usage.ru_stime,
                       "wall": time.perf_counter() - started,
@@ -100,7 +108,7 @@ def _world(work: Path):
 
     from cloudinsights_dagster import aws, partitions
     from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
-    from cloudinsights_dagster.demo_world import build_world
+    from cloudinsights_dagster.demo.world import build_world
     from cloudinsights_dagster.flowlogs.queue import setup_queue
     from cloudinsights_dagster.flowlogs.subscriptions import subscribe_due_topics
     from cloudinsights_dagster.registry import Registry
@@ -254,6 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big", type=int, default=20)
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="also cProfile one run of 1 tiny object and one of the big objects (main thread, "
+        "after the imports) into this folder: run_1_tiny.prof, run_big.prof",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp:
         work = Path(tmp)
@@ -273,6 +287,13 @@ def main(argv: list[str] | None = None) -> int:
                 _process_object_baseline(registry, bodies, _day(2), work)
                 for _ in range(args.repeat)
             ]
+            if args.profile:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                for name, day in (("run_1_tiny", _day(0)), ("run_big", _day(2))):
+                    _reset(day)
+                    target = args.profile / f"{name}.prof"
+                    _run_process({**full_env, "BENCH_PROFILE_RUN": str(target)}, day)
+                    print(f"profile of {name} in {target}", file=sys.stderr)
         finally:
             server.close()
     per_object = (_median(many, "cpu") - _median(one, "cpu")) / (args.tiny - 1)

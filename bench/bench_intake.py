@@ -14,7 +14,7 @@ threads included, moto's not), messages/s, ledger rows after the tick and messag
 queue (0 expected: every message is well formed). Progress on stderr; stdout has the table, then
 the JSON report last (bench/run_all.py parses it).
 
-Usage: python bench/bench_intake.py [--sizes 1000,5000] [--repeat 3] [--profile FILE]
+Usage: python bench/bench_intake.py [--sizes 1000,5000,10000] [--repeat 3] [--profile FILE]
        (--profile: cProfile the last run of the largest size, stats written to FILE, top
        functions by cumulative time on stderr)
 """
@@ -183,7 +183,9 @@ def _median(runs: list[dict], name: str) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="1000,5000", help="messages per tick, comma separated")
+    parser.add_argument(
+        "--sizes", default="1000,5000,10000", help="messages per tick, comma separated"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", default=None, help="cProfile stats file for the largest size")
     parser.add_argument(
@@ -204,6 +206,7 @@ def main() -> int:
         os.environ.setdefault(name, value)
     os.environ.pop("AWS_PROFILE", None)
 
+    from cloudinsights_dagster.flowlogs import intake as intake_module
     from cloudinsights_dagster.sensors import flowlogs as sensor_module
 
     if args.workers is not None:
@@ -213,7 +216,8 @@ def main() -> int:
     report: dict = {
         "benchmark": "flowlog_queue_sensor tick",
         "max_messages_per_tick": sensor_module.MAX_MESSAGES_PER_TICK,
-        "receive_seconds": sensor_module.RECEIVE_SECONDS,
+        "intake_budget_seconds": sensor_module.INTAKE_BUDGET_SECONDS,
+        "intake_chunk": intake_module.INTAKE_CHUNK,
         "sqs_workers": getattr(sensor_module, "SQS_WORKERS", 1),
         "repeat": args.repeat,
         "cpus": os.cpu_count(),
@@ -266,7 +270,8 @@ def main() -> int:
 def _table(report: dict) -> str:
     lines = [
         f"flowlog_queue_sensor, one tick: max {report['max_messages_per_tick']:,} messages, "
-        f"receive {report['receive_seconds']} s, {report['sqs_workers']} SQS workers, "
+        f"budget {report['intake_budget_seconds']} s in chunks of {report['intake_chunk']:,}, "
+        f"{report['sqs_workers']} SQS workers, "
         f"median of {report['repeat']}, "
         f"{report['cpus']} CPUs",
         f"{'messages':>9s} {'wall s':>8s} {'CPU s':>7s} {'msg/s':>8s} {'ledger rows':>12s} "

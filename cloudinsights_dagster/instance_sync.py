@@ -14,10 +14,10 @@ def sync_location_partitions(
     instance: dg.DagsterInstance, registry: Registry
 ) -> tuple[list[str], list[str]]:
     desired = {location.key for location in registry.locations()}
-    existing = set(instance.get_dynamic_partitions(partitions.locations.name))
+    existing = set(instance.get_dynamic_partitions(partitions.LOCATIONS))
     to_add, to_delete = partition_changes(desired, existing)
     if to_add:
-        instance.add_dynamic_partitions(partitions.locations.name, to_add)
+        instance.add_dynamic_partitions(partitions.LOCATIONS, to_add)
     for key in to_delete:
-        instance.delete_dynamic_partition(partitions.locations.name, key)
+        instance.delete_dynamic_partition(partitions.LOCATIONS, key)
     return to_add, to_delete

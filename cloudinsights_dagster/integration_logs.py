@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -27,6 +27,8 @@ CATEGORIES = (
     "check",
     "reconcile",
     "lease",
+    "collector",  # the collector's own credentials or network, not a customer's role
+    "throttling",
 )
 
 
@@ -168,4 +170,4 @@ def prune_logs(database_url: str, older_than: datetime) -> int:
         result = session.execute(
             sa.delete(s.IntegrationLog).where(s.IntegrationLog.time < older_than)
         )
-        return result.rowcount or 0
+        return cast(sa.CursorResult, result).rowcount or 0

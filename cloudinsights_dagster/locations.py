@@ -8,7 +8,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cloudinsights_dagster import aws
 from cloudinsights_dagster.discovery import discover_enabled_regions
-from cloudinsights_dagster.registry import Registry
+from cloudinsights_dagster.registry import IntegrationInfo, Registry
 
 
 @dataclass(frozen=True)
@@ -20,24 +20,28 @@ class RegionDiscoveryFailure:
     error: str
 
 
+def discover_regions(registry: Registry, info: IntegrationInfo) -> RegionDiscoveryFailure | None:
+    """Record the enabled regions of one inventory integration's account (through its role);
+    the failure, if the account cannot be asked, for the caller to report."""
+    try:
+        regions = discover_enabled_regions(info.role_arn, registry.external_id(info.account_group))
+    except (ClientError, BotoCoreError) as exc:
+        return RegionDiscoveryFailure(
+            info.id, info.name, info.account_group, info.role_arn, aws.error_message(exc)
+        )
+    registry.set_regions(info.id, regions, source="discovered")
+    return None
+
+
 def discover_missing_regions(registry: Registry) -> list[RegionDiscoveryFailure]:
     """Look up the enabled regions of inventory integrations that have none recorded yet."""
     failures = []
     for info in registry.list_integrations():
         if info.integration_type != "inventory" or info.regions or info.disabled:
             continue
-        try:
-            regions = discover_enabled_regions(
-                info.role_arn, registry.external_id(info.account_group)
-            )
-        except (ClientError, BotoCoreError) as exc:
-            failures.append(
-                RegionDiscoveryFailure(
-                    info.id, info.name, info.account_group, info.role_arn, aws.error_message(exc)
-                )
-            )
-            continue
-        registry.set_regions(info.id, regions, source="discovered")
+        failure = discover_regions(registry, info)
+        if failure:
+            failures.append(failure)
     return failures
 
 

@@ -14,7 +14,8 @@ import dagster as dg
 
 # One partition per monitored location, keyed "{account_id}-{region}" ('|' is Dagster's
 # multi-partition separator, so it may not appear in a key).
-locations = dg.DynamicPartitionsDefinition(name="locations")
+LOCATIONS = "locations"
+locations = dg.DynamicPartitionsDefinition(name=LOCATIONS)
 
 FLOWLOG_START_ENV = "CLOUDINSIGHTS_FLOWLOGS_START_DATE"
 # Without a configured start, the flow-log days reach this far back (S3 lifecycle rules

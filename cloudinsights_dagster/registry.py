@@ -8,9 +8,10 @@ transaction: a rejected request leaves the registry exactly as it was.
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -195,8 +196,8 @@ class Registry:
                 f"role {role.arn} (account {role.account_id}); a flow logs integration covers one "
                 "account: use that account's topics, or create another integration"
             )
-        seen: set[str] = set()
-        repeated = sorted({t.arn for t in topics if t.arn in seen or seen.add(t.arn)})
+        arns = Counter(t.arn for t in topics)
+        repeated = sorted(arn for arn, count in arns.items() if count > 1)
         if repeated:
             raise RegistryError(f"SNS topic ARN(s) listed twice: {', '.join(repeated)}")
         with session_scope(self.database_url) as session:
@@ -287,6 +288,8 @@ class Registry:
             if integration is None:
                 raise NotFound(f"integration id {integration_id} does not exist")
             group = session.get(s.AccountGroup, integration.account_group_id)
+            if group is None:  # the foreign key forbids it
+                raise NotFound(f"integration id {integration_id} has no account group")
             return self._info(session, integration, group)
 
     def remove(self, account_group: str, name: str) -> IntegrationInfo:
@@ -480,7 +483,7 @@ class Registry:
                 if rows
                 else {}
             )
-            regions = [
+            regions: list[dict[str, Any]] = [
                 {"integration_id": added[e.name.strip()].id, "region": region, "source": "given"}
                 for e in add
                 for region in sorted(set(e.regions))

@@ -5,12 +5,13 @@ in, so a status recovers by itself once its cause is gone."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from cloudinsights_dagster import aws
 from cloudinsights_dagster.flowlogs.fields import missing_mandatory, parse_log_format, recreate_hint
 from cloudinsights_dagster.flowlogs.ledger import expired_leases
 from cloudinsights_dagster.inventory.store import latest_snapshot
@@ -27,6 +28,9 @@ TITLES = {
     "failed": "Failed",
 }
 ERROR_WINDOW = timedelta(minutes=30)
+TICK = timedelta(minutes=5)  # the inventory schedule's interval
+# No snapshot recorded for more than two ticks: the location is late.
+LATE_AFTER = 2 * TICK
 FIX_TRUST = (
     "paste the trust policy from `cloudinsights policy trust` into the role again; "
     "check the role ARN exists"
@@ -38,6 +42,10 @@ FIX_PERMISSIONS = (
 FIX_TOPICS = (
     "check each topic exists and paste `cloudinsights policy sns-topic` (with the "
     "topic's ARN) as its access policy"
+)
+FIX_LATE = (
+    "check that the Dagster daemon runs `inventory_schedule` and that inventory runs are not "
+    "queued behind the run coordinator's limits or failing (see the runs of `inventory_job`)"
 )
 FIX_FILES = "see `cloudinsights logs --category logDownload` and `--category logParse`"
 
@@ -99,11 +107,14 @@ def inventory_status(
             .order_by(s.IntegrationLog.time.desc())
         ).first()
         if failures is not None:
+            error = failures.details.get("error")
+            problem = aws.collector_problem_in_text(error)
+            if problem is not None:
+                return IntegrationStatusView(
+                    info, "failed", [f"{problem.summary}: {error}"], problem.fix
+                )
             return IntegrationStatusView(
-                info,
-                "failed",
-                [f"the role cannot be assumed: {failures.details.get('error')}"],
-                FIX_TRUST,
+                info, "failed", [f"the role cannot be assumed: {error}"], FIX_TRUST
             )
         return view
     if not locations:
@@ -124,15 +135,28 @@ def inventory_status(
             "see the failed run in the Dagster UI; status recovers after a successful run",
         )
     assume_failed = [k for k, snap in seen.items() if _assume_role_failed(snap)]
+    problems = {
+        k: aws.collector_problem_in_text(seen[k].api_outcomes[0].get("error"))
+        for k in assume_failed
+    }
     if assume_failed and len(assume_failed) == len(seen):
         error = next(o["error"] for o in seen[assume_failed[0]].api_outcomes)
+        problem = problems[assume_failed[0]]
+        if problem is not None:  # the collector's own identity or network, not the role
+            return IntegrationStatusView(
+                info, "failed", [f"{problem.summary}: {error}"], problem.fix
+            )
         return IntegrationStatusView(
             info, "failed", [f"the role cannot be assumed: {error}"], FIX_TRUST
         )
     reasons = []
+    timeliness = []
     for key, snap in sorted(seen.items()):
         bad = [o for o in snap.api_outcomes if o["outcome"] != "ok"]
-        if key in assume_failed:
+        timeliness += snapshot_timeliness(session, key, snap, now)
+        if problems.get(key) is not None:
+            reasons.append(f"{key}: {problems[key].summary}")
+        elif key in assume_failed:
             reasons.append(f"{key}: the role cannot be assumed in this region")
         elif bad:
             denied = sorted({o["action"] for o in bad if o["outcome"] == "denied"})
@@ -144,10 +168,68 @@ def inventory_status(
     pending = sorted(set(latest) - set(seen))
     reasons += [f"{key}: not yet monitored" for key in pending]
     config_warnings = flow_log_config_warnings(session, info, [loc.key for loc in locations], now)
-    if reasons or config_warnings:
-        fix = FIX_PERMISSIONS if reasons else "recreate the flow logs named above"
-        return IntegrationStatusView(info, "connected_with_warning", reasons + config_warnings, fix)
+    if reasons or config_warnings or timeliness:
+        fix = (
+            FIX_PERMISSIONS
+            if reasons
+            else FIX_LATE
+            if timeliness
+            else "recreate the flow logs named above"
+        )
+        return IntegrationStatusView(
+            info, "connected_with_warning", reasons + timeliness + config_warnings, fix
+        )
     return IntegrationStatusView(info, "connected", [], None)
+
+
+def _minutes(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 60)
+
+
+def snapshot_timeliness(
+    session: Session, location_key: str, latest: s.InventorySnapshot, now: datetime
+) -> list[str]:
+    """Plain words for a location whose snapshots are late (none recorded for more than two
+    ticks) or skipped (ticks without a snapshot between two recent ones).
+
+    Lateness is measured on the wall clock at which snapshots were recorded (``created_at``),
+    so replayed ticks (the demo, tests) are judged by when they ran; skipped ticks by the gaps
+    between the snapshots' own tick times."""
+    recorded = _aware(latest.created_at)
+    out = []
+    if now - recorded > LATE_AFTER:
+        out.append(
+            f"{location_key}: inventory snapshot late: the last one was taken at "
+            f"{recorded:%Y-%m-%d %H:%M} UTC, {_minutes(now - recorded)} minutes ago (one is "
+            "expected every 5 minutes)"
+        )
+    times = sorted(
+        _aware(t)
+        for t in session.scalars(
+            sa.select(s.InventorySnapshot.snapshot_time).where(
+                s.InventorySnapshot.location_key == location_key,
+                s.InventorySnapshot.created_at >= now - ERROR_WINDOW,
+                s.InventorySnapshot.created_at <= now,
+            )
+        )
+    )
+    missed: list[datetime] = []
+    for before, after in zip(times, times[1:], strict=False):
+        gap = after - before
+        if gap > TICK * 1.5:
+            ticks = round(gap / TICK) - 1
+            missed += [before + TICK * (n + 1) for n in range(ticks)]
+    if missed:
+        shown = ", ".join(f"{t:%H:%M}" for t in missed[:6]) + (" ..." if len(missed) > 6 else "")
+        out.append(
+            f"{location_key}: {len(missed)} inventory tick(s) skipped in the last 30 minutes "
+            f"(no snapshot for {shown} UTC)"
+        )
+    return out
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _assume_role_failed(snapshot: s.InventorySnapshot) -> bool:

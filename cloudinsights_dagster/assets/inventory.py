@@ -4,7 +4,7 @@ from collections import Counter
 
 import dagster as dg
 
-from cloudinsights_dagster import partitions
+from cloudinsights_dagster import aws, partitions
 from cloudinsights_dagster.assets.common import OWNERS, markdown_table
 from cloudinsights_dagster.inventory import checks
 from cloudinsights_dagster.inventory.monitor import snapshot_locations
@@ -16,6 +16,8 @@ from cloudinsights_dagster.warehouse.db import session_scope
 # Dagster copies a range run's metadata into every partition's materialization (and the step
 # output): keep it small and bounded, whatever the number of locations (a few hundred bytes each).
 SUMMARY_ROWS = 10
+# Tables in materialization metadata: every row is repeated in each partition's event.
+LOCATION_ROWS = 5
 
 COMPLETENESS = "snapshot_complete"
 REFERENTIAL = "references_resolve"
@@ -72,7 +74,21 @@ def inventory_snapshot(
 ) -> dg.MaterializeResult:
     at = run_time(context.run.tags)
     keys = list(context.partition_keys)
-    reports = snapshot_locations(warehouse.registry(), keys, at)
+    sessions = aws.CollectorSessions(budgets=aws.RateBudgets())
+    reports = snapshot_locations(warehouse.registry(), keys, at, sessions)
+    stats = sessions.stats
+    # Run tags, not per-partition metadata: once per run, searchable in the runs list.
+    context.instance.add_run_tags(
+        context.run.run_id,
+        {
+            "cloudinsights/aws_requests": str(stats.total_requests),
+            "cloudinsights/aws_throttles": str(stats.total_throttles),
+            "cloudinsights/assume_role_calls": str(sessions.assume_role_calls),
+        },
+    )
+    collector_problems = sorted(
+        {r.collector_problem.summary for r in reports if r.collector_problem}
+    )
 
     counts: Counter[str] = Counter()
     denied_rows, location_rows, problems = [], [], []
@@ -88,8 +104,9 @@ def inventory_snapshot(
         opened = report.write.versions_opened if report.write else 0
         closed = report.write.versions_closed if report.write else 0
         state = "not stored" if report.error else report.result.completeness
-        # Only the locations worth a look (not complete, not stored, or changed) are listed.
-        if state != "complete" or opened or closed:
+        # Only the locations worth a look (not complete, not stored, or changed since their
+        # previous snapshot) are listed; first snapshots (baselines) are counted.
+        if state != "complete" or ((opened or closed) and not report.first_snapshot):
             location_rows.append(
                 (report.location_key, state, len(report.result.records), opened, closed)
             )
@@ -100,8 +117,13 @@ def inventory_snapshot(
     duplicates = checks.across_locations(checks.duplicate_ids, results)
     # One line per run, not per location: the event log grows with runs, not locations.
     context.log.info(
-        f"snapshot at {at.isoformat()} of {len(keys)} location(s), {len(problems)} not stored"
+        f"snapshot at {at.isoformat()} of {len(keys)} location(s), {len(problems)} not stored; "
+        f"{stats.total_requests} AWS requests, {stats.total_throttles} throttled, "
+        f"{sessions.assume_role_calls} AssumeRole, {stats.waited_seconds:.1f} s waited on rate "
+        "budgets"
     )
+    for summary_line in collector_problems:
+        context.log.error(f"collector problem: {summary_line}")
     if problems:
         context.log.error("not stored: " + "; ".join(problems[:SUMMARY_ROWS]))
     if problems and len(problems) == len(reports):
@@ -109,14 +131,18 @@ def inventory_snapshot(
             description="no location could be stored: " + "; ".join(problems[:5]),
             metadata={"locations": len(keys)},
         )
+    baselines = sum(1 for r in reports if r.first_snapshot and not r.error)
     summary = [
         # Counts by resource type are in the warehouse (`inventory_snapshots`), not here.
-        f"{len(keys)} location(s) at {at.isoformat()}, {len(denied_rows)} denied or failed "
-        "API call(s)",
+        f"{len(keys)} location(s) at {at.isoformat()}"
+        + (f" ({baselines} first snapshot(s))" if baselines else "")
+        + f", {len(denied_rows)} denied or failed API call(s); {stats.total_requests} AWS "
+        f"requests, {stats.total_throttles} throttled",
+        *(f"**collector problem**: {line}" for line in collector_problems),
         markdown_table(
             location_rows,
             ("location", "completeness", "resources", "new versions", "closed versions"),
-            limit=SUMMARY_ROWS,
+            limit=LOCATION_ROWS,
         )
         if location_rows
         else "every location complete and unchanged",
@@ -126,7 +152,7 @@ def inventory_snapshot(
             markdown_table(
                 [(loc, api, outcome, err[:60]) for loc, api, outcome, err in denied_rows],
                 ("location", "denied or failed API", "outcome", "error"),
-                limit=SUMMARY_ROWS,
+                limit=LOCATION_ROWS,
             )
         )
     # Each metadata entry costs ~170 bytes of envelope in every partition's event: few entries.
@@ -173,7 +199,7 @@ def config_changes(
     summary = f"{snapshots} snapshot(s) compared: {counts}"
     if by_type:
         summary += "\n\n" + markdown_table(
-            sorted(by_type.items(), key=lambda kv: -kv[1]), ("change", "count"), limit=SUMMARY_ROWS
+            sorted(by_type.items(), key=lambda kv: -kv[1]), ("change", "count"), limit=LOCATION_ROWS
         )
     return dg.MaterializeResult(
         metadata={"changes": sum(by_kind.values()), "summary": dg.MetadataValue.md(summary)}

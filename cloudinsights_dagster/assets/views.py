@@ -125,13 +125,15 @@ def topology(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
             )
         )
     # Pictures stay in files: metadata is copied into every partition's materialization, and an
-    # inline SVG there cost ~30 KB per location per tick. Only changed locations are listed.
-    changed = sorted((r for r in rows if r[3] or r[4] == "yes"), key=lambda r: (-r[3], r[0]))
+    # inline SVG there cost ~30 KB per location per tick. Only locations with changed entities
+    # are listed (5 at most); new versions are counted.
+    changed = sorted((r for r in rows if r[3]), key=lambda r: (-r[3], r[0]))
     totals = (
         f"{len(rows)} location(s), {sum(r[1] for r in rows)} nodes, {sum(r[2] for r in rows)} edges"
+        f", {sum(r[4] == 'yes' for r in rows)} new version(s)"
     )
     table = (
-        markdown_table(changed, ("location", "nodes", "edges", "changed", "new version"), limit=10)
+        markdown_table(changed, ("location", "nodes", "edges", "changed", "new version"), limit=5)
         if changed
         else "no location changed"
     )

@@ -20,7 +20,6 @@
  *     'i'/'l': data;  's': int32 offsets, data;  'd': int32 indices, dictionary int32 offsets,
  *     dictionary data (values in order of first appearance, as Arrow's dictionary encoding).
  */
-#define _GNU_SOURCE /* memrchr */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
@@ -241,10 +240,19 @@ static int parse_lines(const char *p, const char *end, Column *cols, Py_ssize_t 
     return OK;
 }
 
+/* The last '\n' in text, or NULL (memrchr is a glibc extension; the scan is from the end, and
+ * the last line is short, so this stays cheap). */
+static const char *find_last_newline(const char *text, size_t size) {
+    while (size) {
+        if (text[--size] == '\n') return text + size;
+    }
+    return NULL;
+}
+
 static int parse_text(const char *text, size_t size, Column *cols, Py_ssize_t ncols,
                       int64_t *rows_out) {
     int64_t row = 0;
-    const char *last_newline = size ? memrchr(text, '\n', size) : NULL;
+    const char *last_newline = find_last_newline(text, size);
     const char *body_end = last_newline ? last_newline + 1 : text;
     int status = parse_lines(text, body_end, cols, ncols, &row);
     size_t rest = (size_t)(text + size - body_end);

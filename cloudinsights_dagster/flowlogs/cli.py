@@ -14,6 +14,7 @@ for s3:// sources.
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import click
 
@@ -41,10 +42,9 @@ def _fetch_s3(uri: str, byte_range: int | None = None) -> bytes:
         return s3.get_object(**kwargs)["Body"].read()
     except Exception as exc:  # botocore errors: reported as one line, exit 1
         _fail(f"{uri}: cannot read the object: {error_message(exc)}")
-    raise AssertionError("unreachable")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(1)
 
@@ -54,6 +54,14 @@ def _source(path: str, head_only: bool = False):
         partial = head_only and not path.lower().endswith(".parquet")
         return _fetch_s3(path, _CHECK_RANGE_BYTES if partial else None)
     return path
+
+
+def _warn_without_fast_path() -> None:
+    from .parse import fast_path_problem
+
+    problem = fast_path_problem()
+    if problem:
+        click.echo(f"warning: {problem}", err=True)
 
 
 @click.group(name="flowlogs")
@@ -72,6 +80,7 @@ def check(file: str) -> None:
     from .parse import FlowLogError, read_fields, validate_fields
 
     _require_local(file)
+    _warn_without_fast_path()
     try:
         fields = read_fields(_source(file, head_only=True), name=file)
         if fields is None:
@@ -104,6 +113,7 @@ def parse(file: str, out: str) -> None:
     from .writer import write_parsed
 
     _require_local(file)
+    _warn_without_fast_path()
     try:
         result = write_parsed(_source(file), out, name=file)
     except FlowLogError as exc:

@@ -258,12 +258,12 @@ class EniIndex:
             pc.index_in(pa.array(ip_idx * self._n_vpc + (own_vpc + 1)), value_set=self._pair_keys)
         )
         same_vpc = pair_id >= 0
-        if same_vpc.any():
+        if self._ip_by_pair is not None and same_vpc.any():
             out[same_vpc] = self._cand_row[self._ip_by_pair.pick(pair_id[same_vpc], t[same_vpc])]
         # Not in the record's VPC: resolvable only if every holder is in one VPC (else ambiguous,
         # left unresolved but not external).
         one_vpc = ~same_vpc & (self._ip_vpc_count[ip_idx] == 1)
-        if one_vpc.any():
+        if self._ip_by_ip is not None and one_vpc.any():
             out[one_vpc] = self._cand_row[self._ip_by_ip.pick(ip_idx[one_vpc], t[one_vpc])]
         return out
 

@@ -8,7 +8,9 @@ few receives: never silently dropped, never retried forever.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -18,7 +20,7 @@ from sqlalchemy.orm import Session
 from cloudinsights_dagster.flowlogs.keys import UnrecognizedKey, parse_key
 from cloudinsights_dagster.flowlogs.ledger import ObjectRef, upsert_objects
 from cloudinsights_dagster.flowlogs.notifications import ObjectNotice, parse_message
-from cloudinsights_dagster.flowlogs.queue import ReceivedMessage
+from cloudinsights_dagster.flowlogs.queue import ReceivedMessage, delete_messages, receive_batch
 from cloudinsights_dagster.integration_logs import LogEntry, add_logs
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.warehouse import schema as s
@@ -214,8 +216,8 @@ def _record_objects(
             status=status,
             error=error,
         )
-        for i, outcome in zip(indexes, found, strict=True):
-            outcomes[i] = outcome
+        for i, upserted in zip(indexes, found, strict=True):
+            outcomes[i] = upserted
     for item, outcome in zip(taken, outcomes, strict=True):
         ref = item.ref
         if item.status == "filtered":
@@ -237,3 +239,72 @@ def _record_objects(
         result.counts[f"object_{outcome}"] += 1
         if outcome != "duplicate":
             result.partitions.add((ref.location_key, ref.day))
+
+
+# A sensor tick takes the queue in chunks: each chunk is recorded and its messages deleted
+# before the next is received, so memory holds one chunk and a tick cut short (the sensor
+# timeout, a crash) leaves at most one chunk to be redelivered (the ledger dedupes it).
+INTAKE_CHUNK = 2_000
+# Time kept, before the budget ends, to record and delete the last chunk received: at least
+# this, or 1.5 x what the previous chunk took.
+MIN_RECORD_RESERVE_SECONDS = 2.0
+
+
+@dataclass
+class QueueIntake:
+    """What one pass over the queue took in."""
+
+    messages: int = 0
+    chunks: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    not_deleted: int = 0  # delete calls that failed: redelivered later, deduped by the ledger
+    stopped_by: str = "empty"  # "empty", "max_messages" or "time_budget"
+    seconds: float = 0.0
+
+
+def take_in_queue(
+    registry: Registry,
+    sqs_client,
+    queue_url: str,
+    *,
+    max_messages: int,
+    budget_seconds: float,
+    chunk: int = INTAKE_CHUNK,
+    workers: int = 1,
+    clock: Callable[[], float] = time.monotonic,
+    now: Callable[[], datetime] = s.utcnow,
+) -> QueueIntake:
+    """Receive, record (`take_in`) and delete notifications chunk by chunk until the queue is
+    empty, `max_messages` are taken, or `budget_seconds` are spent (receiving stops early
+    enough to record and delete the last chunk within the budget, about)."""
+    intake = QueueIntake()
+    started = clock()
+    reserve = MIN_RECORD_RESERVE_SECONDS
+    while True:
+        if intake.messages >= max_messages:
+            intake.stopped_by = "max_messages"
+            break
+        receive_seconds = budget_seconds - (clock() - started) - reserve
+        if receive_seconds <= 0:
+            intake.stopped_by = "time_budget"
+            break
+        wanted = min(chunk, max_messages - intake.messages)
+        messages = receive_batch(sqs_client, queue_url, wanted, receive_seconds, workers=workers)
+        if not messages:
+            intake.stopped_by = "empty"
+            break
+        recording = clock()
+        result = take_in(registry, messages, now())
+        failed = delete_messages(sqs_client, queue_url, result.delete_receipts, workers=workers)
+        reserve = max(MIN_RECORD_RESERVE_SECONDS, 1.5 * (clock() - recording))
+        intake.messages += len(messages)
+        intake.chunks += 1
+        intake.counts.update(result.counts)
+        intake.problems.extend(result.problems)
+        intake.not_deleted += len(failed)
+        if len(messages) < wanted and clock() - started < budget_seconds - reserve:
+            intake.stopped_by = "empty"  # the receive stopped on an empty queue, not the time
+            break
+    intake.seconds = clock() - started
+    return intake

@@ -162,7 +162,9 @@ def _parse_record(record: Any, number: int) -> ObjectNotice | _Skipped | str:
     if not isinstance(bucket_name, str) or not bucket_name:
         return f"record {number} has no s3.bucket.name"
     obj = s3.get("object")
-    raw_key = obj.get("key") if isinstance(obj, dict) else None
+    if not isinstance(obj, dict):
+        return f"record {number} has no s3.object.key"
+    raw_key = obj.get("key")
     if not isinstance(raw_key, str) or not raw_key:
         return f"record {number} has no s3.object.key"
     size = obj.get("size")

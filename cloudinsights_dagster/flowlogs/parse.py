@@ -34,7 +34,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, TypeAlias
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -43,12 +43,19 @@ from . import fields as F
 
 try:  # the C fast path of the text parser (built when a compiler was there at install)
     from . import _fastparse
-except ImportError:  # pragma: no cover - exercised where the extension is not built
-    _fastparse = None
 
+    _FAST_PATH_IMPORT_ERROR: str | None = None
+except ImportError as _exc:  # pragma: no cover - exercised where the extension is not built
+    _fastparse = None
+    _FAST_PATH_IMPORT_ERROR = str(_exc)
+
+_igzip: Any
+_IsalError: type[Exception]
 try:  # ISA-L's inflate: the same gzip, a third of zlib's CPU time
     from isal import igzip as _igzip
-    from isal.isal_zlib import error as _IsalError
+
+    # isal's stubs declare `error` an Exception instance; it is the exception class.
+    from isal.isal_zlib import error as _IsalError  # type: ignore[assignment]
 except ImportError:  # pragma: no cover - exercised where isal is not installed
     _igzip = None
     _IsalError = OSError
@@ -56,7 +63,7 @@ except ImportError:  # pragma: no cover - exercised where isal is not installed
 # What a damaged compressed stream raises, whichever inflater runs.
 _STREAM_ERRORS = (OSError, EOFError, _IsalError)
 
-Source = str | os.PathLike | bytes | bytearray | memoryview | pa.NativeFile | BinaryIO
+Source: TypeAlias = str | os.PathLike | bytes | bytearray | memoryview | pa.NativeFile | BinaryIO
 Kind = Literal["gzip", "parquet", "text"]
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -71,6 +78,19 @@ PARQUET_BATCH_ROWS = 64 * 1024
 INFLATER = os.environ.get("CLOUDINSIGHTS_GZIP", "isal")
 # Text chunks go through the C fast path when it is built (CLOUDINSIGHTS_FASTPARSE=0: never).
 FAST_PATH = _fastparse is not None and os.environ.get("CLOUDINSIGHTS_FASTPARSE", "1") != "0"
+
+
+def fast_path_problem() -> str | None:
+    """Why the C fast path is not in use, in words for an operator; None when it is (or when
+    CLOUDINSIGHTS_FASTPARSE=0 turned it off on purpose)."""
+    if _fastparse is not None:
+        return None
+    return (
+        "the flow-log parser's C fast path is not built "
+        f"({_FAST_PATH_IMPORT_ERROR}): parsing still works with Arrow alone, about a third "
+        "slower. Install a C compiler and the Python headers, then reinstall (`make setup` or "
+        "`pip install -e .`); the build's output says why it failed."
+    )
 
 
 class FlowLogError(Exception):

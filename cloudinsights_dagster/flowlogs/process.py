@@ -15,7 +15,8 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -51,6 +52,12 @@ INVENTORY_MARGIN = timedelta(hours=1)
 # Objects claimed at a time: small enough that a dead run strands little work, large enough
 # that claiming costs nothing next to processing.
 CLAIM_BATCH = 20
+# Objects processed at once: parsing, enrichment and Parquet encoding release the GIL, so a
+# second object fills what one leaves idle (its S3 GET, the hand-offs between its stages).
+OBJECT_WORKERS = 2
+# S3 bodies a run holds in memory at most: one per worker plus one fetched ahead, so the next
+# object's GET overlaps processing.
+BODIES_IN_MEMORY = OBJECT_WORKERS + 1
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,25 @@ class DrainReport:
     # The quality suite over the records of the objects loaded, checked as they were written.
     quality: QualityAccumulator = field(default_factory=QualityAccumulator)
 
+    def merge(self, other: DrainReport) -> None:
+        """Add another report of the same day (one object's, made in a worker thread)."""
+        for f in fields(self):
+            if f.name == "day":
+                continue
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, Counter):
+                mine.update(theirs)
+            elif isinstance(mine, set):
+                mine |= theirs
+            elif isinstance(mine, list):
+                mine.extend(theirs)
+            elif isinstance(mine, int):
+                setattr(self, f.name, mine + theirs)
+            elif hasattr(mine, "merge"):
+                mine.merge(theirs)
+            else:
+                raise TypeError(f"DrainReport.{f.name}: cannot merge a {type(mine).__name__}")
+
 
 def default_session_factory(target: aws.RoleTarget, region: str) -> boto3.Session:
     return aws.assumed_role_session(target, region)
@@ -90,33 +116,39 @@ def utc_clock() -> datetime:
 
 
 class S3Clients:
-    """One assumed-role session per flow-logs integration and one S3 client per region, for a
-    whole run: building a session and client costs ~0.2 CPU-s, so never per object. Clients are
-    thread-safe; the sessions are only used here, under a lock."""
+    """For a whole run: one assumed-role session per role (so one STS AssumeRole per role,
+    however many integrations share it) and one S3 client per (role, region); building a
+    session and client costs ~0.05-0.2 CPU-s, so never per object. Clients are thread-safe; the
+    sessions are only used here, under a lock."""
 
     def __init__(self, registry: Registry, factory: SessionFactory = default_session_factory):
         self._registry = registry
         self._factory = factory
         self._external_ids: dict[str, str] = {}
-        self._sessions: dict[int, boto3.Session] = {}
-        self._clients: dict[tuple[int, str], object] = {}
+        self._sessions: dict[aws.RoleTarget, boto3.Session] = {}
+        self._clients: dict[tuple[aws.RoleTarget, str], object] = {}
         self._lock = threading.Lock()
 
     def s3(self, reader: Reader, region: str):
         with self._lock:
-            client = self._clients.get((reader.integration_id, region))
+            group = reader.account_group
+            if group not in self._external_ids:
+                self._external_ids[group] = self._registry.external_id(group)
+            target = aws.RoleTarget(reader.role_arn, self._external_ids[group])
+            client = self._clients.get((target, region))
             if client is None:
-                session = self._sessions.get(reader.integration_id)
+                session = self._sessions.get(target)
                 if session is None:
-                    group = reader.account_group
-                    if group not in self._external_ids:
-                        self._external_ids[group] = self._registry.external_id(group)
-                    target = aws.RoleTarget(reader.role_arn, self._external_ids[group])
                     session = self._factory(target, region)
-                    self._sessions[reader.integration_id] = session
+                    self._sessions[target] = session
                 client = aws.client(session, "s3", region)
-                self._clients[(reader.integration_id, region)] = client
+                self._clients[(target, region)] = client
             return client
+
+    @property
+    def sessions(self) -> int:
+        """Assumed-role sessions built so far (one per role)."""
+        return len(self._sessions)
 
 
 def flowlogs_readers(registry: Registry) -> dict[int, Reader]:
@@ -178,6 +210,7 @@ class _Indexes:
         for loc in registry.locations():
             self._group_locations.setdefault(loc.account_group, []).append(loc.key)
         self._cache: dict[tuple[str, str], object] = {}
+        self._lock = threading.Lock()  # objects are processed in parallel
 
     def monitors(self, group: str, location_key: str) -> bool:
         return location_key in self._group_locations.get(group, ())
@@ -186,21 +219,75 @@ class _Indexes:
         from cloudinsights_dagster.flowlogs.enrich import EniIndex
 
         key = (group, region)
-        if key not in self._cache:
-            # The group's locations in the object's region: a flow's peer is resolved to a
-            # monitored ENI of any account there (peering, transit gateway, shared VPCs).
-            keys = sorted(
-                {k for k in self._group_locations.get(group, []) if k.endswith(f"-{region}")}
+        with self._lock:  # built once even when two objects of a new region start together
+            if key not in self._cache:
+                # The group's locations in the object's region: a flow's peer is resolved to a
+                # monitored ENI of any account there (peering, transit gateway, shared VPCs).
+                keys = sorted(
+                    {k for k in self._group_locations.get(group, []) if k.endswith(f"-{region}")}
+                )
+                table = eni_table(
+                    self._url,
+                    keys,
+                    self._day_start - INVENTORY_MARGIN,
+                    self._day_start + timedelta(days=1) + INVENTORY_MARGIN,
+                )
+                accounts = {k.partition("-")[0] for k in self._group_locations.get(group, [])}
+                self._cache[key] = EniIndex(table, accounts)
+            return self._cache[key]
+
+
+class _Prefetcher:
+    """Downloads claimed objects ahead of their processing, in claim order, holding at most
+    `limit` bodies in memory (a fetch waits for a free slot; a slot frees when its object is
+    processed). Objects the run will not read (unknown integration, unmonitored location) are
+    not fetched."""
+
+    def __init__(self, clients: S3Clients, readers: dict[int, Reader], indexes: _Indexes, limit):
+        self._clients, self._readers, self._indexes = clients, readers, indexes
+        self._slots = threading.Semaphore(limit)
+        self._closed = threading.Event()
+        self._pool = ThreadPoolExecutor(OBJECT_WORKERS, thread_name_prefix="flowlog-s3-get")
+
+    def fetch(self, claimed: Claimed) -> Future[bytes] | None:
+        reader = self._readers.get(claimed.integration_id)
+        if reader is None or not self._indexes.monitors(reader.account_group, claimed.location_key):
+            return None
+        return self._pool.submit(self._get, reader, claimed)
+
+    def _get(self, reader: Reader, claimed: Claimed) -> bytes:
+        while not self._slots.acquire(timeout=0.5):
+            if self._closed.is_set():
+                raise RuntimeError("the run stopped before this object was downloaded")
+        try:
+            region = claimed.location_key.partition("-")[2]
+            response = self._clients.s3(reader, region).get_object(
+                Bucket=claimed.bucket, Key=claimed.key, ExpectedBucketOwner=reader.account_id
             )
-            table = eni_table(
-                self._url,
-                keys,
-                self._day_start - INVENTORY_MARGIN,
-                self._day_start + timedelta(days=1) + INVENTORY_MARGIN,
-            )
-            accounts = {k.partition("-")[0] for k in self._group_locations.get(group, [])}
-            self._cache[key] = EniIndex(table, accounts)
-        return self._cache[key]
+            return response["Body"].read()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def processed(self, body: Future[bytes] | None) -> None:
+        """The object of `body` is done with: its memory slot is free (a failed GET freed its
+        slot already)."""
+        if body is None:
+            return
+        try:
+            body.result()
+        except BaseException:  # noqa: BLE001 - reported by the object's own processing
+            return
+        self._slots.release()
+
+    def close(self) -> None:
+        """Stop: queued GETs are dropped and a GET waiting for a slot gives up (so that a
+        worker waiting for its body after an error never blocks the run's shutdown)."""
+        self._closed.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def join(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def drain_day(
@@ -216,58 +303,100 @@ def drain_day(
     lease: timedelta = DEFAULT_LEASE,
     clients: S3Clients | None = None,
     on_object: Callable[[Claimed, str], None] | None = None,
+    workers: int = OBJECT_WORKERS,
 ) -> DrainReport:
     """Claim and process the day's claimable objects (within `scope`) until none is left or
-    `max_objects` / `max_bytes` are reached; never raises for one object."""
+    `max_objects` / `max_bytes` are reached; never raises for one object.
+
+    `workers` objects are processed at once, each object's GET started ahead of its processing;
+    the next batch is claimed while the last objects of the previous one are still processed."""
     report = DrainReport(day)
     clients = clients or S3Clients(registry)
     readers = flowlogs_readers(registry)
     indexes = _Indexes(registry, day)
     url = registry.database_url
-    with LeaseKeeper(url, run_id, lease, clock) as keeper:
-        while report.claims < max_objects:
-            remaining_bytes = None if max_bytes is None else max_bytes - report.bytes_read
-            if remaining_bytes is not None and remaining_bytes <= 0:
-                break
-            now = clock()
-            with session_scope(url) as session:
-                for integration_id, bucket, key in fail_exhausted(session, now):
-                    report.errors.append(f"s3://{bucket}/{key}: runs kept dying on it; failed")
-                    report.integrations.add(integration_id)
-                batch = claim_objects(
-                    session,
-                    day,
-                    run_id,
-                    now,
-                    scope=scope,
-                    max_objects=min(CLAIM_BATCH, max_objects - report.claims),
-                    max_bytes=remaining_bytes,
-                    lease=lease,
-                )
-            if not batch:
-                break
-            report.claims += len(batch)
-            keeper.hold(o.id for o in batch)
-            logs: list[LogEntry] = []
-            for claimed in batch:
-                outcome = _process_one(
-                    url,
-                    claimed,
-                    readers,
-                    indexes,
-                    clients,
-                    output_base,
-                    run_id,
-                    clock,
-                    report,
-                    logs,
-                )
-                keeper.release(claimed.id)
-                if on_object is not None:
-                    on_object(claimed, outcome)
-            with session_scope(url) as session:
-                add_logs(session, logs)
+    prefetch = _Prefetcher(clients, readers, indexes, workers + 1)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="flowlog-object")
+
+    def work(claimed: Claimed, body: Future[bytes] | None):
+        part, logs = DrainReport(day), []
+        try:
+            fetch = body.result if body is not None else _no_body
+            outcome = _process_one(
+                url, claimed, readers, indexes, fetch, output_base, run_id, clock, part, logs
+            )
+        finally:
+            prefetch.processed(body)
+        return outcome, part, logs
+
+    in_flight: dict[Future, Claimed] = {}
+    claimed_bytes = 0
+    exhausted = False
+    try:
+        with LeaseKeeper(url, run_id, lease, clock) as keeper:
+            while True:
+                # Claim the next batch once the workers are about to run out of objects.
+                if not exhausted and len(in_flight) <= workers:
+                    remaining_bytes = None if max_bytes is None else max_bytes - claimed_bytes
+                    if report.claims >= max_objects or (
+                        remaining_bytes is not None and remaining_bytes <= 0
+                    ):
+                        exhausted = True
+                    else:
+                        batch = _claim_batch(
+                            url, day, run_id, clock(), scope, lease, report, remaining_bytes,
+                            min(CLAIM_BATCH, max_objects - report.claims),
+                        )  # fmt: skip
+                        exhausted = not batch
+                        report.claims += len(batch)
+                        keeper.hold(o.id for o in batch)
+                        for claimed in batch:
+                            claimed_bytes += claimed.size or 0
+                            future = pool.submit(work, claimed, prefetch.fetch(claimed))
+                            in_flight[future] = claimed
+                if not in_flight:
+                    break
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                logs: list[LogEntry] = []
+                for future in sorted(done, key=lambda f: in_flight[f].id):
+                    claimed = in_flight.pop(future)
+                    outcome, part, part_logs = future.result()
+                    report.merge(part)
+                    logs.extend(part_logs)
+                    keeper.release(claimed.id)
+                    if on_object is not None:
+                        on_object(claimed, outcome)
+                if logs:
+                    with session_scope(url) as session:
+                        add_logs(session, logs)
+    finally:
+        # On an unexpected error, objects not started yet keep their claims: their leases
+        # lapse and another run takes them, as after a crash.
+        prefetch.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+        prefetch.join()
     return report
+
+
+def _claim_batch(url, day, run_id, now, scope, lease, report, max_bytes, max_objects):
+    with session_scope(url) as session:
+        for integration_id, bucket, key in fail_exhausted(session, now):
+            report.errors.append(f"s3://{bucket}/{key}: runs kept dying on it; failed")
+            report.integrations.add(integration_id)
+        return claim_objects(
+            session,
+            day,
+            run_id,
+            now,
+            scope=scope,
+            max_objects=max_objects,
+            max_bytes=max_bytes,
+            lease=lease,
+        )
+
+
+def _no_body() -> bytes:
+    raise AssertionError("an object the run does not read was fetched")
 
 
 def _process_one(
@@ -275,7 +404,7 @@ def _process_one(
     claimed: Claimed,
     readers: dict[int, Reader],
     indexes: _Indexes,
-    clients: S3Clients,
+    fetch: Callable[[], bytes],
     output_base: str,
     run_id: str,
     clock: Clock,
@@ -303,11 +432,7 @@ def _process_one(
         )
     out = output_path(f"{output_base.rstrip('/')}/integration={integration_id}", bucket, key)
     try:
-        body = (
-            clients.s3(reader, region)
-            .get_object(Bucket=bucket, Key=key, ExpectedBucketOwner=reader.account_id)["Body"]
-            .read()
-        )
+        body = fetch()  # the GET, started ahead by the run's prefetcher
         report.bytes_read += len(body)
         checked, views = QualityAccumulator(), PartialBuilder()
         result = process_object(

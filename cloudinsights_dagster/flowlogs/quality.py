@@ -160,7 +160,7 @@ def check_records(table: pa.Table) -> QualityResult:
 def expectations_for(columns: list[str]):
     import great_expectations as gx
 
-    suite = []
+    suite: list[gx.expectations.Expectation] = []
     for name in MANDATORY_COLUMNS:
         suite.append(gx.expectations.ExpectColumnToExist(column=name))
     present = set(columns)
@@ -198,11 +198,12 @@ def expectations_for(columns: list[str]):
 def validate_records(table: pa.Table) -> QualityResult:
     """Run the suite on the records (nulls in measures are allowed: NODATA/SKIPDATA)."""
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     checked = _checked_columns(table)
     frame = _plain(table.select(checked)).to_pandas()
     context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False}
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas("flow_records")
     batch = source.add_dataframe_asset("records").add_batch_definition_whole_dataframe("all")
     suite = context.suites.add(gx.ExpectationSuite(name="flow_records"))
@@ -217,6 +218,9 @@ def validate_records(table: pa.Table) -> QualityResult:
         if result.success:
             continue
         config = result.expectation_config
+        if config is None:  # GE always attaches it; say so rather than crash if it did not
+            failed.append(f"an expectation failed: {result.result}")
+            continue
         kwargs = {k: v for k, v in config.kwargs.items() if k not in ("batch_id",)}
         detail = result.result or {}
         failed.append(

@@ -117,7 +117,9 @@ def reconcile_day(
         """(location, [(reader, bucket, key, etag, size)], [LogEntry], [error])"""
         account_id, _, region = location.partition("-")
         candidates_all = [r for r in readers.values() if r.account_group in groups_of[location]]
-        found, logs, errors = [], [], []
+        found: list[tuple] = []
+        logs: list = []
+        errors: list[str] = []
         for (bucket, prefix), integration_ids in sorted(targets[location].items()):
             known = [readers[i] for i in sorted(integration_ids) if i in readers]
             # A bucket belongs to one account: its known integration, else every reader.

@@ -22,11 +22,12 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
@@ -34,24 +35,44 @@ import pyarrow.parquet as pq
 
 from .parse import FlowLogReader, Source, open_flow_log
 
-# Compression per column, where it pays for its CPU (measured on 2M records; Parquet encoding is
-# the pipeline's largest stage after parsing):
-# * dictionary-encoded strings and lists (ENIs, instances, names, security groups): snappy;
-# * plain strings (addresses, mostly distinct): none. Snappy only halves them, for three times
-#   the encoding time of the column; that is most of the writer's compression CPU;
-# * integers, times, booleans: none. After dictionary / delta / bit packing snappy finds almost
-#   nothing left (<4%).
-# Pass `compression=` to AtomicParquetWriter to use one codec for every column instead.
-COMPRESSION: str | None = None
-DICTIONARY_COMPRESSION = "snappy"
-COMPRESSION_LEVEL: int | None = None
-# Statistics only where readers prune on them (time range, account, ENI); elsewhere they cost
-# more than they give.
-STATISTICS_COLUMNS = ("start", "end", "account_id", "log_status", "action")
-# Integers of more than a few values: delta encoding is smaller and cheaper than a dictionary;
-# small enumerations (protocol, flags, path) are delta packed too: a dictionary makes them a
-# little smaller for a third more encoding time.
-DELTA_COLUMNS = ("srcport", "dstport", "packets", "bytes", "protocol", "tcp_flags", "traffic_path")
+# The table's encoding (docs/schema.md, "Flow records"; measured on the 2M-record benchmark file,
+# bench/bench_flowlogs.py). Rows are regrouped into row groups of ROW_GROUP_ROWS and sorted in each
+# by SORT_COLUMNS before enrichment: one ENI's flows then sit together, so its own address, its
+# VPC / subnet / instance / inventory columns and its start times form runs that dictionaries,
+# RLE and zstd shrink to almost nothing. Sorting costs one gather of the parsed columns; larger
+# row groups pay it back by writing each dictionary page once per 256k rows instead of per 36k.
+ROW_GROUP_ROWS = 262_144
+SORT_COLUMNS = ("interface_id", "flow_direction", "start")
+ZSTD_LEVEL = 1  # levels 2-3 are no smaller on sorted rows and cost 15% more; -1 is 40% larger
+# Per column: zstd where it pays for its CPU (addresses: 4.5x smaller; high-cardinality
+# dictionaries and lists; and everything else is dictionary/RLE or delta encoded, uncompressed,
+# because after sorting zstd finds little left there (<10%) for 20-40% more encoding time).
+ZSTD_COLUMNS = (
+    "srcaddr",
+    "dstaddr",
+    "pkt_srcaddr",
+    "pkt_dstaddr",
+    "interface_id",
+    "instance_id",
+    "eni_instance_id",
+    "eni_name",
+    "eni_security_group_ids",
+    "peer_interface_id",
+    "peer_instance_id",
+    "peer_vpc_id",
+    "peer_account_id",
+    "source_object",
+)
+# Integers of many values: delta encoding, cheaper than a dictionary and as small; small
+# enumerations (protocol, flags, path) and the second-resolution times take a dictionary.
+DELTA_COLUMNS = ("srcport", "dstport", "packets", "bytes")
+# Statistics only where readers prune on them (time range, account, ENI, action); elsewhere
+# they cost more than they give.
+STATISTICS_COLUMNS = ("start", "end", "account_id", "interface_id", "log_status", "action")
+# Which encoding new files get: "compact" (above) or "v0", the encoding before the table
+# (one row group per parse batch, unsorted, addresses and integers uncompressed), kept so that
+# bench/bench_flowlogs.py measures both in one run.
+ENCODING = "compact"
 _QUEUE_DEPTH = 3
 _KNOWN_SUFFIXES = (".log.gz", ".log.parquet")
 
@@ -137,27 +158,127 @@ def _leaves(field: pa.Field) -> list[tuple[str, pa.DataType]]:
 
 
 def _column_options(schema: pa.Schema, compression: str | None) -> dict:
-    """ParquetWriter options per column (see the constants above)."""
+    """ParquetWriter options per column (see the constants above). `compression`, when given,
+    is one codec for every column instead."""
+    if ENCODING == "v0":
+        return _v0_column_options(schema, compression)
     leaves = [leaf for f in schema for leaf in _leaves(f)]
+
+    def top(column: str) -> str:
+        return column.split(".", 1)[0]
+
     delta = {
-        c: "DELTA_BINARY_PACKED" for c, t in leaves if c in DELTA_COLUMNS and pa.types.is_integer(t)
+        c: "DELTA_BINARY_PACKED"
+        for c, t in leaves
+        if top(c) in DELTA_COLUMNS and pa.types.is_integer(t)
     }
-    # Dictionary pages where values repeat: dictionary-typed columns (their Arrow dictionary is
-    # written as it is) including list elements, low-cardinality integers and times; not for
-    # plain strings (addresses: mostly distinct).
+    # Dictionary pages wherever values repeat: dictionary-typed columns (their Arrow dictionary
+    # is written as it is, no hashing), list elements, small integers, times; not for plain
+    # strings (addresses are mostly distinct: zstd on the sorted values is 3x smaller).
     dictionary = [c for c, t in leaves if c not in delta and not pa.types.is_string(t)]
     if compression is None:
-        compression = {
-            c: DICTIONARY_COMPRESSION
-            for c, t in leaves
-            if pa.types.is_dictionary(t) or "." in c  # nested: list elements
-        }
+        compression = {c: ("zstd" if top(c) in ZSTD_COLUMNS else "none") for c, _ in leaves}
     return dict(
         compression=compression,
+        compression_level=(
+            {c: ZSTD_LEVEL for c, codec in compression.items() if codec == "zstd"}
+            if isinstance(compression, dict)
+            else (ZSTD_LEVEL if compression == "zstd" else None)
+        ),
         write_statistics=[c for c in STATISTICS_COLUMNS if c in schema.names],
         use_dictionary=dictionary,
         column_encoding=delta or None,
     )
+
+
+_V0_DELTA = ("srcport", "dstport", "packets", "bytes", "protocol", "tcp_flags", "traffic_path")
+_V0_STATISTICS = ("start", "end", "account_id", "log_status", "action")
+
+
+def _v0_column_options(schema: pa.Schema, compression: str | None) -> dict:
+    """The encoding before the table (issue 11): snappy on dictionaries, nothing elsewhere."""
+    leaves = [leaf for f in schema for leaf in _leaves(f)]
+    delta = {
+        c: "DELTA_BINARY_PACKED" for c, t in leaves if c in _V0_DELTA and pa.types.is_integer(t)
+    }
+    dictionary = [c for c, t in leaves if c not in delta and not pa.types.is_string(t)]
+    if compression is None:
+        compression = {c: "snappy" for c, t in leaves if pa.types.is_dictionary(t) or "." in c}
+    return dict(
+        compression=compression,
+        write_statistics=[c for c in _V0_STATISTICS if c in schema.names],
+        use_dictionary=dictionary,
+        column_encoding=delta or None,
+    )
+
+
+def sorted_row_groups(
+    batches: Iterable[pa.RecordBatch], rows: int = ROW_GROUP_ROWS
+) -> Iterator[pa.RecordBatch]:
+    """Regroup parsed batches into batches of about `rows` rows (one Parquet row group each),
+    each sorted by SORT_COLUMNS (the columns present).
+
+    The parser gives each ~8 MB chunk its own string dictionaries; a group's are unified first
+    (a few thousand values), so the sort keys are small integers: the ENI's rank in its sorted
+    dictionary, the direction's, and the start second. Nulls sort first.
+    """
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        pending.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield _sorted_group(pending)
+            pending, count = [], 0
+    if pending:
+        yield _sorted_group(pending)
+
+
+def _sorted_group(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(batches) == 1:
+        batch = batches[0]
+    else:
+        table = pa.Table.from_batches(batches).unify_dictionaries().combine_chunks()
+        batch = table.to_batches(max_chunksize=table.num_rows)[0]
+    keys = [_sort_key(batch.column(c)) for c in SORT_COLUMNS if c in batch.schema.names]
+    if not keys:
+        return batch
+    return batch.take(pa.array(_order(keys), pa.int64()))
+
+
+def _order(keys: list[np.ndarray]) -> np.ndarray:
+    """Row order sorting by keys[0], then keys[1], ...: one argsort of a combined int64 key when
+    the keys' ranges fit in 62 bits (the usual case: 10x faster than a lexsort), else lexsort."""
+    combined = np.zeros(len(keys[0]), np.int64)
+    bits = 0
+    for key in reversed(keys):
+        low, high = int(key.min()), int(key.max())
+        width = max(high - low, 0).bit_length()
+        if bits + width > 62:
+            return np.lexsort(keys[::-1])
+        combined |= (key - low) << bits
+        bits += width
+    return np.argsort(combined)
+
+
+def _sort_key(column: pa.Array) -> np.ndarray:
+    """A column as int64 sort keys (order of its values, nulls first)."""
+    if pa.types.is_dictionary(column.type):
+        dictionary = column.dictionary
+        # Rank of each dictionary value among them (0 for null: first).
+        rank = np.zeros(len(dictionary) + 1, np.int64)
+        order = pc.sort_indices(dictionary).to_numpy()
+        rank[order + 1] = np.arange(1, len(dictionary) + 1)
+        indices = pc.fill_null(column.indices, -1).to_numpy(zero_copy_only=False)
+        return rank[indices.astype(np.int64) + 1]
+    if pa.types.is_timestamp(column.type):
+        column = column.view(pa.int64())
+    if pa.types.is_integer(column.type):
+        return pc.fill_null(column.cast(pa.int64()), np.iinfo(np.int64).min).to_numpy()
+    encoded = pc.dictionary_encode(column)
+    return _sort_key(encoded)
 
 
 class AtomicParquetWriter:
@@ -170,8 +291,8 @@ class AtomicParquetWriter:
         schema: pa.Schema,
         *,
         filesystem: pafs.FileSystem | None = None,
-        compression: str | None = COMPRESSION,
-        compression_level: int | None = COMPRESSION_LEVEL,
+        compression: str | None = None,
+        compression_level: int | None = None,
     ):
         self.fs, self.path = resolve_filesystem(path, filesystem)
         directory = posixpath.dirname(self.path)
@@ -181,12 +302,10 @@ class AtomicParquetWriter:
         self.tmp_path = posixpath.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
         self._sink = self.fs.open_output_stream(self.tmp_path)
         try:
-            self._writer = pq.ParquetWriter(
-                self._sink,
-                schema,
-                compression_level=compression_level,
-                **_column_options(schema, compression),
-            )
+            options = _column_options(schema, compression)
+            if compression_level is not None:
+                options["compression_level"] = compression_level
+            self._writer = pq.ParquetWriter(self._sink, schema, **options)
         except BaseException:
             with contextlib.suppress(Exception):
                 self._sink.close()
@@ -388,8 +507,11 @@ def process_object(
     result = _result(reader, out_path)
     stats = _Stats()
 
+    source = pa.array([name or (stream if isinstance(stream, str) else "")], pa.string())
+
     def enrich(batch: pa.RecordBatch) -> pa.RecordBatch:
         enriched = enrich_batch(batch, index)
+        enriched.batch = _with_source(enriched.batch, source)
         result.records_filtered += enriched.records_filtered
         for account, count in enriched.filtered_by_account.items():
             result.filtered_by_account[account] = result.filtered_by_account.get(account, 0) + count
@@ -400,8 +522,18 @@ def process_object(
             on_batch(enriched.batch)
         return enriched.batch
 
-    schema = pa.schema(list(reader.schema) + list(ENRICHED_SCHEMA))
+    schema = pa.schema(list(reader.schema) + list(ENRICHED_SCHEMA) + [SOURCE_FIELD])
     return _run(reader, enrich, schema, result, stats, filesystem, started)
+
+
+# The object (s3://bucket/key) each record came from: a reprocessed object replaces exactly its
+# rows, also in a compacted file that holds many objects' rows (flowlogs/table.py).
+SOURCE_FIELD = pa.field("source_object", pa.dictionary(pa.int32(), pa.string()))
+
+
+def _with_source(batch: pa.RecordBatch, source: pa.Array) -> pa.RecordBatch:
+    indices = pa.array(np.zeros(batch.num_rows, np.int32))
+    return batch.append_column(SOURCE_FIELD, pa.DictionaryArray.from_arrays(indices, source))
 
 
 def write_parsed(
@@ -442,7 +574,8 @@ def _result(reader: FlowLogReader, out_path: str) -> ProcessResult:
 def _run(reader, transform, schema, result, stats, filesystem, started) -> ProcessResult:
     with reader:
         writer = AtomicParquetWriter(result.out_path, schema, filesystem=filesystem)
-        result.bytes_written = run_pipeline(reader, transform, writer)
+        batches = reader if ENCODING == "v0" else sorted_row_groups(reader)
+        result.bytes_written = run_pipeline(batches, transform, writer)
     result.records_read = reader.records_read
     result.records_loaded = writer.rows
     result.records_nodata, result.records_skipdata = stats.nodata, stats.skipdata

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from .. import aws
 from ..catalog import RESOURCE_GROUPS, ResourceType, resource_types_enabled
 from .collectors import COLLECTORS
-from .model import ApiOutcome, CollectionResult, ResourceRecord
+from .model import ApiOutcome, CollectionResult, Outcome, ResourceRecord
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +35,13 @@ def location_key(account_id: str, region: str) -> str:
     return f"{account_id}-{region}"
 
 
-def describe_error(exc: BaseException) -> tuple[str, str]:
+def describe_error(exc: BaseException) -> tuple[Outcome, str]:
     """(outcome, one-line message) for an exception of an API call.
 
     Some services answer errors in a body the client cannot parse (e.g. an XML error to a JSON
     client): the AWS code and message are dug out of it so the log shows the real reason.
     """
-    outcome = aws.classify_error(exc)
+    outcome: Outcome = aws.classify_error(exc)
     message = aws.error_message(exc)
     if isinstance(exc, ClientError):
         raw = str(exc.response.get("Error", {}).get("Message", ""))
@@ -72,7 +72,7 @@ def enabled_resource_types(
 
 
 def collect_location(
-    session: boto3.Session,
+    session: boto3.Session | None,
     account_id: str,
     region: str,
     disabled_resource_groups: frozenset[str] = frozenset(),
@@ -80,11 +80,14 @@ def collect_location(
     config: Config | None = None,
     max_workers: int = 4,
     key: str | None = None,
+    client_factory: Callable[[str], Any] | None = None,
 ) -> CollectionResult:
     """Snapshot the inventory of ``account_id``/``region`` through ``session`` (the assumed role).
 
     ``config`` overrides the client config (default: ``aws.RETRY_CONFIG``, standard retries);
     ``max_workers`` API calls run at once; ``key`` defaults to ``location_key(account, region)``.
+    ``client_factory`` (service -> client), when given, replaces ``session``: a run's shared,
+    instrumented clients (``aws.CollectorSessions.client``).
     Records carry ``account_id`` and ``region`` in their data, are sorted by catalog order and
     id; outcomes follow catalog order. Resource types of disabled groups are not called and get
     no outcome.
@@ -98,7 +101,11 @@ def collect_location(
         if rt.service in clients or rt.service in client_errors:
             continue
         try:
-            clients[rt.service] = aws.client(session, rt.service, region, config=config)
+            clients[rt.service] = (
+                client_factory(rt.service)
+                if client_factory is not None
+                else aws.client(session, rt.service, region, config=config)
+            )
         except Exception as exc:  # e.g. an invalid region name
             client_errors[rt.service] = exc
 

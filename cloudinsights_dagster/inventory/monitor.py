@@ -6,14 +6,12 @@ Dagster-free: the inventory asset calls `snapshot_locations` with the tick's tim
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+import os
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from cloudinsights_dagster import aws, catalog
 from cloudinsights_dagster.integration_logs import LogEntry, add_logs
@@ -23,7 +21,23 @@ from cloudinsights_dagster.inventory.store import SnapshotWrite, latest_snapshot
 from cloudinsights_dagster.registry import Location, Registry
 from cloudinsights_dagster.warehouse.db import session_scope
 
-SessionFactory = Callable[[aws.RoleTarget, str], boto3.Session]
+LOCATION_THREADS_ENV = "CLOUDINSIGHTS_INVENTORY_LOCATION_THREADS"
+DEFAULT_LOCATION_THREADS = 8
+# API calls of one location at once; with the location threads, at most 8 x 4 calls in flight.
+API_THREADS_PER_LOCATION = 4
+
+
+def location_threads(value: str | None = None) -> int:
+    """Locations collected at once in a run (env CLOUDINSIGHTS_INVENTORY_LOCATION_THREADS)."""
+    text = value if value is not None else os.environ.get(LOCATION_THREADS_ENV)
+    if text is None or text == "":
+        return DEFAULT_LOCATION_THREADS
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise ValueError(
+            f"{LOCATION_THREADS_ENV}={text!r}: give the number of locations a run collects at "
+            "once, a whole number from 1 to 256 (default 8)"
+        )
+    return int(text)
 
 
 @dataclass
@@ -33,7 +47,13 @@ class LocationReport:
     result: CollectionResult
     write: SnapshotWrite | None = None
     assume_role_error: str | None = None
+    # Set when the role could not be assumed because of the collector itself (its credentials,
+    # its network): the operator's problem, not the customer's.
+    collector_problem: aws.CollectorProblem | None = None
     error: str | None = None  # the snapshot could not be stored
+    first_snapshot: bool = False  # the location's baseline: no snapshot before this one
+    api_requests: int = 0  # HTTP requests to AWS for this location, retries included
+    api_throttles: Counter[str] = field(default_factory=Counter)  # throttled answers by API
     logs: list[LogEntry] = field(default_factory=list)
 
     @property
@@ -43,10 +63,6 @@ class LocationReport:
     @property
     def failed(self) -> list[ApiOutcome]:
         return [o for o in self.result.outcomes if o.outcome == "failed"]
-
-
-def default_session_factory(target: aws.RoleTarget, region: str) -> boto3.Session:
-    return aws.assumed_role_session(target, region)
 
 
 def locations_by_key(registry: Registry, keys: Sequence[str]) -> dict[str, list[Location]]:
@@ -62,28 +78,68 @@ def locations_by_key(registry: Registry, keys: Sequence[str]) -> dict[str, list[
 def _collect_one(
     registry: Registry,
     locations: list[Location],
-    session_factory: SessionFactory,
-) -> tuple[CollectionResult, str | None]:
+    sessions: aws.CollectorSessions,
+    api_threads: int,
+) -> tuple[CollectionResult, aws.AssumeRoleFailed | None]:
     # Several account groups may monitor one location: the first role that works reads it for
     # all, and resource groups are read unless every group disabled them.
     disabled = frozenset.intersection(*(loc.disabled_resource_groups for loc in locations))
     first = locations[0]
-    error = None
+    failure: aws.AssumeRoleFailed | None = None
     for location in locations:
         target = aws.RoleTarget(location.role_arn, registry.external_id(location.account_group))
-        session = session_factory(target, location.region)
         try:
-            session.get_credentials().get_frozen_credentials()  # AssumeRole happens here
-        except (ClientError, BotoCoreError) as exc:
-            error = f"AssumeRole {location.role_arn}: {aws.error_message(exc)}"
+            sessions.assume(target)  # once per role per run
+        except aws.AssumeRoleFailed as exc:
+            failure = exc
+            if exc.problem is not None:
+                break  # the collector's own problem: no other role would do better
             continue
-        return collect_location(session, location.account_id, location.region, disabled), None
+        return (
+            collect_location(
+                None,
+                location.account_id,
+                location.region,
+                disabled,
+                max_workers=api_threads,
+                client_factory=lambda service, t=target, loc=location: sessions.client(
+                    t, service, loc.region, loc.account_id
+                ),
+            ),
+            None,
+        )
     # No role could be assumed: every API is unknown this time (never a mass delete).
+    error = str(failure)
     outcomes = [
         ApiOutcome(rt.name, rt.action, "failed", error, 0)
         for rt in enabled_resource_types(disabled)
     ]
-    return CollectionResult(first.key, first.account_id, first.region, [], outcomes), error
+    return CollectionResult(first.key, first.account_id, first.region, [], outcomes), failure
+
+
+def _throttle_logs(report: LocationReport, at: datetime) -> list[LogEntry]:
+    """One entry per location and tick that met throttling: how many answers, which APIs."""
+    if not report.api_throttles:
+        return []
+    total = sum(report.api_throttles.values())
+    apis = ", ".join(f"{api} x{n}" for api, n in sorted(report.api_throttles.items()))
+    return [
+        LogEntry(
+            integration_id,
+            "throttling",
+            "warning",
+            f"AWS throttled {total} of {report.api_requests} request(s) in "
+            f"{report.location_key} ({apis}); retried with backoff. Lower "
+            f"{aws.RATE_SHARE_ENV} if the account's own tools are throttled too",
+            at,
+            {
+                "location": report.location_key,
+                "throttles": dict(report.api_throttles),
+                "requests": report.api_requests,
+            },
+        )
+        for integration_id in report.integration_ids
+    ]
 
 
 def _access_logs(
@@ -92,6 +148,23 @@ def _access_logs(
     """Log an API when its outcome changes (denied, failed, recovered), not at every tick."""
     entries = []
     for integration_id in report.integration_ids:
+        if report.collector_problem is not None:
+            problem = report.collector_problem
+            entries.append(
+                LogEntry(
+                    integration_id,
+                    "collector",
+                    "error",
+                    f"{problem.summary}; {report.location_key} not monitored. Fix: {problem.fix}",
+                    at,
+                    {
+                        "location": report.location_key,
+                        "problem": problem.kind,
+                        "error": report.assume_role_error,
+                    },
+                )
+            )
+            continue
         if report.assume_role_error:
             entries.append(
                 LogEntry(
@@ -143,37 +216,50 @@ def snapshot_locations(
     registry: Registry,
     keys: Sequence[str],
     snapshot_time: datetime,
-    session_factory: SessionFactory = default_session_factory,
-    max_parallel_locations: int = 4,
+    sessions: aws.CollectorSessions | None = None,
+    max_parallel_locations: int | None = None,
+    api_threads: int = API_THREADS_PER_LOCATION,
 ) -> list[LocationReport]:
-    """Collect and store one snapshot per location; one location's failure never stops others."""
+    """Collect and store one snapshot per location; one location's failure never stops others.
+
+    ``sessions`` (default: a new ``CollectorSessions`` with rate budgets) is shared by every
+    location of the run: one AssumeRole per role, one client per role, region and service.
+    """
+    if sessions is None:
+        sessions = aws.CollectorSessions(budgets=aws.RateBudgets())
+    threads = max_parallel_locations or location_threads()
     grouped = locations_by_key(registry, keys)
 
     def work(key: str) -> LocationReport:
         locations = grouped[key]
-        result, assume_error = _collect_one(registry, locations, session_factory)
+        result, failure = _collect_one(registry, locations, sessions, api_threads)
         report = LocationReport(
             key,
             sorted({loc.integration_id for loc in locations}),
             result,
-            assume_role_error=assume_error,
+            assume_role_error=str(failure) if failure else None,
+            collector_problem=failure.problem if failure else None,
         )
+        report.api_requests, report.api_throttles = sessions.stats.for_location(key)
         try:
             with session_scope(registry.database_url) as session:
                 previous = latest_snapshot(session, key)
+                report.first_snapshot = previous is None
                 before = {
                     o["action"]: o["outcome"] for o in (previous.api_outcomes if previous else [])
                 }
                 report.write = record_snapshot(session, result, snapshot_time)
                 if not report.write.already_recorded:
-                    report.logs = _access_logs(report, before, snapshot_time)
+                    report.logs = _access_logs(report, before, snapshot_time) + _throttle_logs(
+                        report, snapshot_time
+                    )
                     add_logs(session, report.logs)
         except Exception as exc:  # reported per location; the batch goes on
             report.error = f"{type(exc).__name__}: {exc}"
         return report
 
     present = [k for k in keys if k in grouped]
-    with ThreadPoolExecutor(max_workers=max(1, max_parallel_locations)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="location") as pool:
         reports = list(pool.map(work, present))
     for key in keys:
         if key not in grouped:

@@ -306,7 +306,7 @@ def eni_versions(
     ).all()
     decoded = _decode([text for _, _, text in rows])
     out: list[tuple[datetime, datetime | None, dict]] = []
-    seen: set[str] = set()
+    seen: set[str | None] = set()
     for (valid_from, valid_to, _), data in zip(rows, decoded, strict=True):
         eni = data.get("interface_id")
         if valid_from < end or eni not in seen:

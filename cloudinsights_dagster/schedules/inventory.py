@@ -35,7 +35,7 @@ def chunk_runs(keys: list[str], size: int, scheduled: str) -> list[dg.RunRequest
     f"{LOCATIONS_PER_RUN} locations.",
 )
 def inventory_schedule(context: dg.ScheduleEvaluationContext):
-    keys = context.instance.get_dynamic_partitions(partitions.locations.name)
+    keys = context.instance.get_dynamic_partitions(partitions.LOCATIONS)
     if not keys:
         return dg.SkipReason("no locations yet: register an inventory integration")
     scheduled = context.scheduled_execution_time.isoformat()

@@ -6,9 +6,8 @@ from collections import Counter
 import dagster as dg
 
 from cloudinsights_dagster import partitions
-from cloudinsights_dagster.flowlogs.intake import take_in
+from cloudinsights_dagster.flowlogs.intake import take_in_queue
 from cloudinsights_dagster.flowlogs.ledger import claimable_by_day
-from cloudinsights_dagster.flowlogs.queue import delete_messages, receive_batch
 from cloudinsights_dagster.flowlogs.runs import plan_runs
 from cloudinsights_dagster.flowlogs.subscriptions import subscribe_due_topics
 from cloudinsights_dagster.jobs import FLOWLOGS_KIND, KIND_TAG, flowlog_job
@@ -16,11 +15,11 @@ from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResou
 from cloudinsights_dagster.warehouse.db import session_scope
 from cloudinsights_dagster.warehouse.schema import utcnow
 
-# Stay well inside Dagster's 60 s sensor timeout: receive for at most this long per tick, then
-# record (a few bulk queries per 500 objects) and delete in parallel; bench/bench_intake.py
-# measures a whole tick.
-RECEIVE_SECONDS = 20
-MAX_MESSAGES_PER_TICK = 10_000
+# Stay well inside Dagster's 60 s sensor timeout: take the queue in chunks (receive, record with
+# a few bulk queries per 500 objects, delete in parallel) for at most this long per tick;
+# bench/bench_intake.py measures a whole tick.
+INTAKE_BUDGET_SECONDS = 30
+MAX_MESSAGES_PER_TICK = 20_000
 SQS_WORKERS = 8  # concurrent ReceiveMessage / DeleteMessageBatch calls on the one client
 # Runs requested but not started yet: they will claim work when they start.
 WAITING_STATUSES = [
@@ -83,16 +82,20 @@ def flowlog_queue_sensor(
     queue_url = flowlog_queue.url
     if queue_url:
         sqs = flowlog_queue.sqs_client()
-        messages = receive_batch(
-            sqs, queue_url, MAX_MESSAGES_PER_TICK, RECEIVE_SECONDS, workers=SQS_WORKERS
+        intake = take_in_queue(
+            warehouse.registry(),
+            sqs,
+            queue_url,
+            max_messages=MAX_MESSAGES_PER_TICK,
+            budget_seconds=INTAKE_BUDGET_SECONDS,
+            workers=SQS_WORKERS,
         )
-        intake = take_in(warehouse.registry(), messages, utcnow())
-        not_deleted = delete_messages(sqs, queue_url, intake.delete_receipts, workers=SQS_WORKERS)
-        for problem in intake.problems:
+        for problem in intake.problems[:100]:
             context.log.warning(problem)
         context.log.info(
-            f"{len(messages)} message(s): {dict(intake.counts)}; "
-            f"{len(not_deleted)} delete(s) failed and will be redelivered (the ledger dedupes)"
+            f"{intake.messages} message(s) in {intake.chunks} chunk(s), {intake.seconds:.1f} s, "
+            f"stopped by {intake.stopped_by}: {dict(intake.counts)}; {intake.not_deleted} "
+            "delete(s) failed and will be redelivered (the ledger dedupes)"
         )
     requests, plan = flowlog_run_requests(context.instance, warehouse.url)
     for day in plan.out_of_range:

@@ -33,9 +33,9 @@ def location_sync_sensor(
         ],
     )
     desired = {location.key for location in registry.locations()}
-    existing = set(context.instance.get_dynamic_partitions(partitions.locations.name))
+    existing = set(context.instance.get_dynamic_partitions(partitions.LOCATIONS))
     to_add, to_delete = partition_changes(desired, existing)
-    requests = []
+    requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
     if to_add:
         requests.append(partitions.locations.build_add_request(to_add))
     if to_delete:

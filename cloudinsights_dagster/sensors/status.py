@@ -29,7 +29,7 @@ def monitoring_run_failure_sensor(
     context: dg.RunFailureSensorContext, warehouse: WarehouseResource
 ) -> None:
     run = context.dagster_run
-    keys = context.instance.get_dynamic_partitions(partitions.locations.name)
+    keys = context.instance.get_dynamic_partitions(partitions.LOCATIONS)
     integration_ids = integrations_for_run(warehouse.registry(), run.tags, keys, run.run_id)
     error = _step_errors(context.instance, run.run_id) or context.failure_event.message or "failed"
     write_logs(

@@ -337,7 +337,7 @@ def _subnet_route_tables(by_type: Mapping[str, list[dict]], nodes: Mapping[str, 
 
 def _public_subnets(by_type: Mapping[str, list[dict]]) -> set[str]:
     """Subnets whose route table sends a default route to an internet gateway."""
-    subnets_by_vpc: dict[str, set[str]] = defaultdict(set)
+    subnets_by_vpc: dict[str | None, set[str]] = defaultdict(set)
     for d in by_type["subnet"]:
         subnets_by_vpc[d.get("vpc_id")].add(d["subnet_id"])
     explicit = {s for t in by_type["route_table"] for s in t.get("subnet_ids") or ()}

@@ -76,7 +76,7 @@ def _canonical(nodes: list[dict], edges: list[dict]) -> tuple[list[dict], list[d
             {k: node.get(k) for k in ("node_id", "node_type", "name", "vpc_id", "properties")}
             for node in nodes
         ),
-        key=lambda x: x["node_id"],
+        key=lambda x: str(x["node_id"]),
     )
     e = sorted(
         (

@@ -379,7 +379,7 @@ class ChangeImpact(Base):
     effect: Mapped[str | None] = mapped_column(sa.String(8))
     rejected_flows_shift: Mapped[int | None] = mapped_column(sa.BigInteger)
     explains: Mapped[bool | None]
-    score: Mapped[float | None]
+    score: Mapped[float | None] = mapped_column(sa.Float)
     explanation: Mapped[str | None] = mapped_column(sa.String(256))
 
 

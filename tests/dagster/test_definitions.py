@@ -118,6 +118,64 @@ def test_definitions_snapshot():
     }
 
 
+def test_definitions_wiring_snapshot():
+    """What runs with what: asset deps, which asset each check guards, what each job executes,
+    and what schedules and sensors start. A change here changes what users' runs do."""
+    repo = defs.get_repository_def()
+    graph = repo.asset_graph
+    deps = {
+        key.to_user_string(): sorted(p.to_user_string() for p in graph.get(key).parent_keys)
+        for key in graph.get_all_asset_keys()
+    }
+    assert deps == {
+        "inventory_snapshot": [],
+        "config_changes": ["inventory_snapshot"],
+        "topology": ["config_changes"],
+        "flowlog_records": ["inventory_snapshot"],
+        "traffic_views": ["config_changes", "flowlog_records"],
+        "integration_status": ["config_changes", "traffic_views"],
+    }
+    checks = {key.name: key.asset_key.to_user_string() for key in graph.asset_check_keys}
+    assert checks == {
+        "snapshot_complete": "inventory_snapshot",
+        "no_duplicate_ids": "inventory_snapshot",
+        "references_resolve": "inventory_snapshot",
+        "mandatory_fields_and_domains": "flowlog_records",
+        "great_expectations_suite": "flowlog_records",
+        "notified_objects_complete": "flowlog_records",
+    }
+    selections = {}
+    for job in repo.get_all_jobs():
+        if job.name.startswith("__"):
+            continue
+        job_graph = job.asset_layer.asset_graph
+        selections[job.name] = (
+            sorted(k.to_user_string() for k in job_graph.executable_asset_keys),
+            sorted(k.name for k in job_graph.asset_check_keys),
+        )
+    assert selections == {
+        "inventory_job": (
+            ["config_changes", "inventory_snapshot", "topology"],
+            ["no_duplicate_ids", "references_resolve", "snapshot_complete"],
+        ),
+        "flowlog_job": (["flowlog_records", "traffic_views"], ["mandatory_fields_and_domains"]),
+        "flowlog_quality_job": ([], ["great_expectations_suite"]),
+        "flowlog_reconcile_job": ([], ["notified_objects_complete"]),
+        "status_job": (["integration_status"], []),
+    }
+    assert {s.name: (s.job_name, s.cron_schedule) for s in repo.schedule_defs} == {
+        "inventory_schedule": ("inventory_job", "*/5 * * * *"),
+        "status_schedule": ("status_job", "*/5 * * * *"),
+        "flowlog_reconcile_schedule": ("flowlog_reconcile_job", "30 1 * * *"),
+        "flowlog_quality_schedule": ("flowlog_quality_job", "0 3 * * *"),
+    }
+    sensor_targets = {
+        s.name: sorted(t.job_name for t in s.targets) for s in repo.sensor_defs if s.targets
+    }
+    # The other sensors only add partitions, subscribe topics or record failures.
+    assert sensor_targets == {"flowlog_queue_sensor": ["flowlog_job"]}
+
+
 def test_flowlog_partitions_stay_within_dagster_guidance():
     """Days only, from the configured first day: 4,000 locations add no partitions."""
     repo = defs.get_repository_def()

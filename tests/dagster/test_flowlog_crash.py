@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from cloudinsights_dagster import aws, partitions
 from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
 from cloudinsights_dagster.definitions import defs
-from cloudinsights_dagster.demo_world import build_world
+from cloudinsights_dagster.demo.world import build_world
 from cloudinsights_dagster.flowlogs.queue import setup_queue
 from cloudinsights_dagster.flowlogs.sample import (
     enis_from_ec2,

@@ -16,7 +16,7 @@ from cloudinsights_dagster import aws, partitions
 from cloudinsights_dagster.assets.flowlogs import flowlog_records
 from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
 from cloudinsights_dagster.assets.views import traffic_views
-from cloudinsights_dagster.demo_world import build_world
+from cloudinsights_dagster.demo.world import build_world
 from cloudinsights_dagster.flowlogs.queue import setup_queue, subscribe_topics
 from cloudinsights_dagster.flowlogs.sample import (
     DEFAULT_LIKE_FORMAT,

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from cloudinsights_dagster import aws, partitions
 from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
 from cloudinsights_dagster.assets.views import topology
-from cloudinsights_dagster.demo_world import build_world
+from cloudinsights_dagster.demo.world import build_world
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.resources import WarehouseResource
 from cloudinsights_dagster.run_time import SNAPSHOT_TIME_TAG

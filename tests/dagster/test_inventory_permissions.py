@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from cloudinsights_dagster import aws, catalog, partitions
 from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
-from cloudinsights_dagster.demo_world import build_world
+from cloudinsights_dagster.demo.world import build_world
 from cloudinsights_dagster.inventory.store import inventory_as_of
 from cloudinsights_dagster.policies import trust_policy
 from cloudinsights_dagster.registry import Registry

@@ -95,7 +95,8 @@ def test_inventory_status_transitions(registry):
 
 def test_run_failure_fails_until_a_later_success_or_the_window_passes(registry):
     now = utcnow()
-    snap(registry, now - timedelta(minutes=20))
+    # The previous tick (not 20 minutes back: three ticks between would read as skipped).
+    snap(registry, now - timedelta(minutes=5))
     inv = registry.get("g1", "inv")
     write_logs(
         registry.database_url,
@@ -103,7 +104,11 @@ def test_run_failure_fails_until_a_later_success_or_the_window_passes(registry):
     )
     view = status_of(registry, "inv", utcnow())
     assert view.status == "failed" and "boom" in view.reasons[0]
-    assert status_of(registry, "inv", utcnow() + timedelta(minutes=31)).status == "connected"
+    # 31 minutes on, the run failure has left the window; the snapshot, recorded 31 minutes
+    # before that clock, is now late (no snapshot for more than two ticks), not failed.
+    later = status_of(registry, "inv", utcnow() + timedelta(minutes=31))
+    assert later.status == "connected_with_warning"
+    assert len(later.reasons) == 1 and "snapshot late" in later.reasons[0]
     snap(registry, now)  # a later successful snapshot
     assert status_of(registry, "inv", utcnow()).status == "connected"
 

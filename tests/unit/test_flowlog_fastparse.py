@@ -3,6 +3,11 @@
 Every case is parsed twice, with the fast path and with Arrow alone: the tables must be equal, or
 both must fail with the same error. Which chunks the fast path took is asserted too, so a fast
 path that silently declines everything cannot pass.
+
+The last test is a Hypothesis property over files built from flow-log-shaped tokens (valid values
+and the near misses the C code must reject). It runs 150 files in `make test`; `make fuzz` runs
+5,000 (HYPOTHESIS_PROFILE=fuzz), and `make sanitize` runs this module against an AddressSanitizer
++ UBSan build of the extension.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import random
 
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cloudinsights_dagster.flowlogs import parse as P
 from cloudinsights_dagster.flowlogs.parse import FlowLogError, open_flow_log
@@ -194,3 +201,49 @@ def test_random_valid_values_are_taken_and_agree(seed):
     table, fast_chunks = assert_same(text, block_size=32768)
     assert fast_chunks == -(-len(text) // 32768) or fast_chunks >= len(text) // 32768
     assert table.num_rows == 3000
+
+
+# ---------------------------------------------------------------- property test (fuzz)
+settings.register_profile(
+    "default", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "fuzz", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+FIELD_COUNT = len(HEADER.split(" "))
+
+integers = st.one_of(
+    st.integers(min_value=-(2**31), max_value=2**31 - 1).map(str),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1).map(str),
+    st.sampled_from(["-", "0", "-0", "007", "+5", "1e3", "3.5", "9" * 19, "", "--", "0x1f"]),
+)
+words = st.one_of(
+    st.sampled_from(
+        ["ACCEPT", "REJECT", "OK", "NODATA", "SKIPDATA", "ingress", "egress", "-", "eni-0a1b"]
+    ),
+    st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=12),
+    st.text(min_size=0, max_size=4),  # anything, including spaces, tabs, NUL and non-ASCII
+)
+token = st.one_of(integers, words)
+separator = st.sampled_from([" "] * 30 + ["  ", "\t", ""])
+
+
+@st.composite
+def line(draw) -> str:
+    count = draw(st.sampled_from([FIELD_COUNT] * 8 + [FIELD_COUNT - 1, FIELD_COUNT + 1]))
+    tokens = [draw(token) for _ in range(count)]
+    out = tokens[0]
+    for value in tokens[1:]:
+        out += draw(separator) + value
+    return out
+
+
+@given(
+    lines=st.lists(line(), min_size=0, max_size=12),
+    ending=st.sampled_from(["\n", "", "\r\n", "\n\n"]),
+    block_size=st.sampled_from([64, 300, P.DEFAULT_BLOCK_SIZE]),
+)
+def test_fast_path_agrees_with_arrow_on_any_text(lines, ending, block_size):
+    assert_same(HEADER + "\n" + "\n".join(lines) + ending, block_size=block_size)

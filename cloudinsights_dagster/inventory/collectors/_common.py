@@ -30,7 +30,7 @@ def fetch_all(
         page = method(**call_params)
         items.extend(page.get(result_key) or [])
         token = page.get(token_key) if token_key else None
-        if not token:
+        if token_key is None or not token:
             return items
         call_params[token_key] = token
 
@@ -151,7 +151,7 @@ def protocol(value: Any) -> str:
 def records(
     resource_type: str,
     items: Iterable[dict],
-    id_of: Callable[[dict], str],
+    id_of: Callable[[dict], str | None],
     build: Callable[[dict], dict],
 ) -> list[ResourceRecord]:
     """ResourceRecords of one type, sorted by id, one per id."""

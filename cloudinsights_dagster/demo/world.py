@@ -1,5 +1,5 @@
 """A small but realistic AWS network, built through any boto3 session: the world that `make
-demo` monitors on the embedded moto server, and that the tests change between snapshots."""
+demo` monitors on its fake AWS (see `estate.py`), and that the tests change between snapshots."""
 
 from __future__ import annotations
 
@@ -44,8 +44,13 @@ def build_world(
     region: str,
     cidr_octet: int = 10,
     flow_log_bucket: str | None = None,
+    flow_log_format: str | None = FLOW_LOG_FORMAT,
 ) -> World:
-    """Create the network; `cidr_octet` keeps the address plans of several worlds apart."""
+    """Create the network; `cidr_octet` keeps the address plans of several worlds apart.
+
+    The flow log delivers to `flow_log_bucket` (created when this account can, else another
+    account's, as a log archive holds it) in `flow_log_format`; None means AWS's default format,
+    which lacks three of the fields the product needs."""
     ec2 = aws.client(session, "ec2", region)
     world = World(account_id, region)
     base = f"10.{cidr_octet}"
@@ -165,17 +170,18 @@ def build_world(
             s3.create_bucket(
                 Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
             )
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
+    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        pass  # a second world of the account, or a log archive's bucket
     world.flow_log_bucket = bucket
+    format_arg = {"LogFormat": flow_log_format} if flow_log_format else {}
     flow = ec2.create_flow_logs(
         ResourceIds=[world.vpc_id],
         ResourceType="VPC",
         TrafficType="ALL",
         LogDestinationType="s3",
         LogDestination=f"arn:aws:s3:::{bucket}",
-        LogFormat=FLOW_LOG_FORMAT,
         MaxAggregationInterval=60,
+        **format_arg,
     )
     world.flow_log_id = flow["FlowLogIds"][0]
     return world

@@ -1,0 +1,3 @@
+from cloudinsights_dagster.cli import main
+
+main()
