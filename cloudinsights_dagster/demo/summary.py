@@ -9,6 +9,7 @@ from collections import Counter
 import sqlalchemy as sa
 
 from cloudinsights_dagster.status import TITLES
+from cloudinsights_dagster.views.caps import REST
 from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import session_scope
 
@@ -52,6 +53,7 @@ def print_summary(out, registry, settings) -> None:
                 s.EntityThroughput.entity_type == "instance",
                 s.EntityThroughput.direction == "outbound",
                 s.EntityThroughput.action == "ACCEPT",
+                s.EntityThroughput.entity_id != REST,  # the rest of each window's entities
             )
             .group_by(s.EntityThroughput.entity_id)
             .order_by(sa.desc("bytes"))
@@ -71,6 +73,9 @@ def print_summary(out, registry, settings) -> None:
                 s.RejectReason.reason,
                 s.RejectReason.detail,
                 sa.func.sum(s.RejectReason.flows).label("flows"),
+            )
+            .where(
+                sa.or_(s.RejectReason.interface_id.is_(None), s.RejectReason.interface_id != REST)
             )
             .group_by(
                 s.RejectReason.interface_id,
