@@ -59,6 +59,7 @@ from .throughput import (
     encode,
     exact_sums,
     floor_window,
+    key_codes,
     lookup,
     ranked,
     seconds_array,
@@ -491,22 +492,22 @@ def merge_reject_groups(parts: Iterable[pa.Table | None]) -> pa.Table:
         return REJECT_GROUPS_SCHEMA.empty_table()
     if len(tables) == 1:
         return tables[0]
-    grouped = (
-        pa.concat_tables(tables)
-        .group_by(list(_GROUP_KEY_NAMES), use_threads=False)
-        .aggregate(
-            [
-                ("first_start", "min"),
-                ("last_start", "max"),
-                ("flows", "sum"),
-                ("packets", "sum"),
-                ("bytes", "sum"),
-            ]
-        )
+    table = pa.concat_tables(tables)
+    # Grouped on integer codes of the keys (a hash group-by on these string keys is ~3x slower).
+    first, inverse = unique_rows([key_codes(table[k]) for k in _GROUP_KEY_NAMES])
+    n = len(first)
+    t = {k: np.asarray(table[k].to_numpy(), np.int64) for k in ("first_start", "last_start")}
+    low = np.full(n, _INF, np.int64)
+    np.minimum.at(low, inverse, t["first_start"])
+    high = np.full(n, -_INF, np.int64)
+    np.maximum.at(high, inverse, t["last_start"])
+    grouped = table.select(list(_GROUP_KEY_NAMES)).take(pa.array(first))
+    grouped = grouped.append_column("first_start", pa.array(low)).append_column(
+        "last_start", pa.array(high)
     )
-    grouped = grouped.rename_columns(
-        [*_GROUP_KEY_NAMES, "first_start", "last_start", "flows", "packets", "bytes"]
-    )
+    for m in ("flows", "packets", "bytes"):
+        values = np.asarray(table[m].to_numpy(), np.int64)
+        grouped = grouped.append_column(m, pa.array(exact_sums(inverse, values, n)))
     return grouped.select(REJECT_GROUPS_SCHEMA.names).cast(REJECT_GROUPS_SCHEMA)
 
 

@@ -37,6 +37,7 @@ from .throughput import (
     epoch_seconds,
     exact_sums,
     floor_window,
+    key_codes,
     lookup,
     seconds_array,
     traffic_mask,
@@ -295,24 +296,12 @@ def _group(table: pa.Table, extra_keys: Iterable[str] = ()) -> pa.Table:
     keys = [*_GROUP_KEYS, *extra_keys]
     if table.num_rows == 0:
         return table.select([*keys, *REJECTED_MEASURES])
-    first, inverse = unique_rows([_key_codes(table[k]) for k in keys])
+    first, inverse = unique_rows([key_codes(table[k]) for k in keys])
     grouped = table.select(keys).take(pa.array(first))
     for m in REJECTED_MEASURES:
         values = np.asarray(pc.fill_null(table[m], 0).to_numpy(), np.int64)
         grouped = grouped.append_column(m, pa.array(exact_sums(inverse, values, len(first))))
     return grouped
-
-
-def _key_codes(column) -> np.ndarray:
-    """Codes of a key column, equal exactly when the values are (null: -1)."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    if pa.types.is_dictionary(column.type):
-        column = column.cast(column.type.value_type)
-    if pa.types.is_boolean(column.type):
-        column = column.cast(pa.int8())
-    indices = pc.dictionary_encode(column).indices
-    return np.asarray(pc.fill_null(indices, -1).to_numpy(), np.int64)
 
 
 def _fill_egress_security_groups(
