@@ -19,7 +19,7 @@ and the size of what a location-day adds: relational rows per view (capped), col
 bytes per view (full resolution). Objects are processed alternately with and without partials
 so that load from elsewhere hits both alike. Prints a table, then the JSON report last.
 
-Usage: python bench/bench_views.py [--enis 300] [--objects 288] [--records-per-object 5000]
+Usage: python bench/bench_views.py [--enis 300] [--objects 288] [--records-per-object 20000]
        [--database-url URL] [--json-out FILE]
 """
 
@@ -215,7 +215,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--enis", type=int, default=300)
     ap.add_argument("--objects", type=int, default=288)
-    ap.add_argument("--records-per-object", type=int, default=5000)
+    ap.add_argument("--records-per-object", type=int, default=20000)
     ap.add_argument("--database-url", default=None, help="default: SQLite in a temp folder")
     ap.add_argument("--json-out", default=None)
     args = ap.parse_args()
