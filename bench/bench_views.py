@@ -11,14 +11,15 @@ window like real deliveries). Then, in one run:
                       partial CPU is the builder's own thread CPU, plus building and writing
   refresh (partials)  refresh_partition_views of the whole day from the partials: merge, reasons,
                       columnar Parquet, capped relational rows, change impacts (CPU-s and wall)
-  refresh (one hour)  refresh_run_views of the last hour's objects (what a live run pays)
+  refresh (one hour)  refresh_run_views of the last hour's objects (a run draining an hour)
+  refresh (1 object)  refresh_run_views of the last object alone (a live run of one file)
   refresh (records)   the whole day again with the partials moved away: from the records
 
 and the size of what a location-day adds: relational rows per view (capped), columnar rows and
 bytes per view (full resolution). Objects are processed alternately with and without partials
 so that load from elsewhere hits both alike. Prints a table, then the JSON report last.
 
-Usage: python bench/bench_views.py [--enis 300] [--objects 288] [--records-per-object 5000]
+Usage: python bench/bench_views.py [--enis 300] [--objects 288] [--records-per-object 20000]
        [--database-url URL] [--json-out FILE]
 """
 
@@ -214,7 +215,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--enis", type=int, default=300)
     ap.add_argument("--objects", type=int, default=288)
-    ap.add_argument("--records-per-object", type=int, default=5000)
+    ap.add_argument("--records-per-object", type=int, default=20000)
     ap.add_argument("--database-url", default=None, help="default: SQLite in a temp folder")
     ap.add_argument("--json-out", default=None)
     args = ap.parse_args()
@@ -283,6 +284,15 @@ def run(args, work: Path) -> int:
     hour_reports, hour_cpu, hour_wall = timed(
         lambda: refresh_run_views(url, run_id, now, views_base=base)
     )
+    with session_scope(url) as session:  # a live run of one object
+        session.execute(
+            sa.update(s.FlowLogObject)
+            .where(s.FlowLogObject.object_key == objects[-1][0])
+            .values(claimed_by_run="bench-last-object")
+        )
+    _, object_cpu, object_wall = timed(
+        lambda: refresh_run_views(url, "bench-last-object", now, views_base=base)
+    )
     with session_scope(url) as session:
         relational = {
             model.__tablename__: session.scalar(sa.select(sa.func.count()).select_from(model))
@@ -316,6 +326,8 @@ def run(args, work: Path) -> int:
         "refresh_day_cpu_s_per_1m": round(day_cpu * per_million, 3),
         "refresh_last_hour_cpu_s": round(hour_cpu, 3),
         "refresh_last_hour_wall_s": round(hour_wall, 3),
+        "refresh_one_object_run_cpu_s": round(object_cpu, 3),
+        "refresh_one_object_run_wall_s": round(object_wall, 3),
         "refresh_day_from_records_cpu_s": round(record_cpu, 3),
         "refresh_day_from_records_wall_s": round(record_wall, 3),
         "views_cpu_fraction_of_process_object": round((partial_cpu + day_cpu) / plain_cpu, 3),
@@ -335,6 +347,7 @@ def run(args, work: Path) -> int:
         ("partial building + write", f"{report['partials_cpu_s_per_1m']:.2f} CPU-s/1M"),
         ("refresh day (partials)", f"{day_cpu:.2f} CPU-s, {day_wall:.2f} s wall"),
         ("refresh last hour (12 obj)", f"{hour_cpu:.2f} CPU-s, {hour_wall:.2f} s wall"),
+        ("refresh one object's run", f"{object_cpu:.2f} CPU-s, {object_wall:.2f} s wall"),
         ("refresh day (records)", f"{record_cpu:.2f} CPU-s, {record_wall:.2f} s wall"),
         ("views / process_object", f"{report['views_cpu_fraction_of_process_object']:.2f}x"),
         ("relational rows / loc-day", str(report["relational_rows_total"])),

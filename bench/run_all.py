@@ -17,6 +17,7 @@ BENCHMARKS = [
     "bench_flowlog_runs.py",
     "bench_dagster_storage.py",
     "bench_reasons.py",
+    "bench_views.py",
     "bench_intake.py",
 ]
 

@@ -10,6 +10,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from cloudinsights_dagster.status import TITLES
+from cloudinsights_dagster.views.caps import REST
 from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import session_scope
 
@@ -53,6 +54,7 @@ def print_summary(out, registry, settings) -> None:
                 s.EntityThroughput.entity_type == "instance",
                 s.EntityThroughput.direction == "outbound",
                 s.EntityThroughput.action == "ACCEPT",
+                s.EntityThroughput.entity_id != REST,  # the rest of each window's entities
             )
             .group_by(s.EntityThroughput.entity_id)
             .order_by(sa.desc("bytes"))
@@ -80,6 +82,9 @@ def print_summary(out, registry, settings) -> None:
                 *columns,
                 sa.func.count(sa.distinct(s.RejectReason.peer_address)),
                 sa.func.sum(s.RejectReason.flows).label("flows"),
+            )
+            .where(
+                sa.or_(s.RejectReason.interface_id.is_(None), s.RejectReason.interface_id != REST)
             )
             .group_by(*columns)
             .order_by(sa.desc("flows"))

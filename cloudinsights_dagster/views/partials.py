@@ -149,14 +149,14 @@ def partial_of(records: pa.Table, output: str | None = None) -> Partial:
 
 def _ipc(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
-    options = pa.ipc.IpcWriteOptions(compression="zstd")  # 4x smaller, ~2.5 ms per 20k records
+    options = pa.ipc.IpcWriteOptions(compression="lz4")  # 2.4x smaller; zstd: 4x, at 3x the CPU
     with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes()
 
 
-def _from_ipc(data: bytes) -> pa.Table:
-    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+def _from_ipc(data: pa.Buffer) -> pa.Table:
+    return pa.ipc.open_stream(data).read_all()
 
 
 def write_partial(path: str, partial: Partial) -> None:
@@ -196,7 +196,7 @@ def read_partial(path: str) -> Partial | None:
     meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     if meta.get("format") != FORMAT or set(_PARTS) - set(table.column_names):
         return None
-    parts = {name: _from_ipc(table[name][0].as_py()) for name in _PARTS}
+    parts = {name: _from_ipc(table[name][0].as_buffer()) for name in _PARTS}
     return Partial(
         windows=parts["windows"].cast(WINDOWS_SCHEMA),
         throughput=parts["throughput"].cast(THROUGHPUT_SCHEMA),

@@ -178,8 +178,10 @@ def _contributing_days(windows: set[datetime]) -> set[str]:
 
 
 def _insert(session: Session, model, rows: list[dict]) -> None:
+    """Core executemany: the ORM's bulk insert costs ~0.1 ms more per row."""
+    connection = session.connection()
     for start in range(0, len(rows), _CHUNK):
-        session.execute(sa.insert(model), rows[start : start + _CHUNK])
+        connection.execute(model.__table__.insert(), rows[start : start + _CHUNK])
 
 
 def _flowlogs_integrations_by_group(session: Session) -> dict[int, list[int]]:

@@ -35,10 +35,13 @@ from .throughput import (
     column_or_nulls,
     encode,
     epoch_seconds,
+    exact_sums,
     floor_window,
+    key_codes,
     lookup,
     seconds_array,
     traffic_mask,
+    unique_rows,
     window_mask,
     window_start,
 )
@@ -288,12 +291,17 @@ def finish_rejected(
 
 
 def _group(table: pa.Table, extra_keys: Iterable[str] = ()) -> pa.Table:
-    """Sum the measures per key (null keys are keys too)."""
+    """Sum the measures per key (null keys are keys too), on integer codes of the keys: a hash
+    group-by on a dozen string keys costs ten times more."""
     keys = [*_GROUP_KEYS, *extra_keys]
-    grouped = table.group_by(keys, use_threads=False).aggregate(
-        [(m, "sum") for m in REJECTED_MEASURES]
-    )
-    return grouped.rename_columns([*keys, *REJECTED_MEASURES])
+    if table.num_rows == 0:
+        return table.select([*keys, *REJECTED_MEASURES])
+    first, inverse = unique_rows([key_codes(table[k]) for k in keys])
+    grouped = table.select(keys).take(pa.array(first))
+    for m in REJECTED_MEASURES:
+        values = np.asarray(pc.fill_null(table[m], 0).to_numpy(), np.int64)
+        grouped = grouped.append_column(m, pa.array(exact_sums(inverse, values, len(first))))
+    return grouped
 
 
 def _fill_egress_security_groups(

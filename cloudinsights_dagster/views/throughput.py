@@ -279,6 +279,18 @@ def exact_sums(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     return _bincount(keys, values.astype(np.int64, copy=False), n)
 
 
+def key_codes(column) -> np.ndarray:
+    """Codes of a key column, equal exactly when the values are (null: -1)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if pa.types.is_boolean(column.type):
+        column = column.cast(pa.int8())
+    indices = pc.dictionary_encode(column).indices
+    return np.asarray(pc.fill_null(indices, -1).to_numpy(), np.int64)
+
+
 def unique_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(index of the first row of each distinct row, inverse: row -> distinct id).
 

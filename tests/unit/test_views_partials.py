@@ -34,6 +34,7 @@ from cloudinsights_dagster.views.reasons import (
     explain_groups,
     explain_rejects,
     merge_reject_groups,
+    sort_reasons,
 )
 from cloudinsights_dagster.views.rejected import aggregate_rejected, finish_rejected
 from cloudinsights_dagster.views.throughput import aggregate_throughput, merge_throughput
@@ -225,6 +226,7 @@ def test_explained_reject_groups_equal_the_record_reasons(objects):
         "unknown",
     }
     assert reasons.to_pylist() == expected.to_pylist()
+    assert expected.to_pylist() == sort_reasons(expected).to_pylist()  # the documented order
 
 
 def test_a_change_inside_a_window_sends_that_window_back_to_the_records(objects):
