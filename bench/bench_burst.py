@@ -80,7 +80,7 @@ UPLOAD_SCRIPT = textwrap.dedent(
     import json, sys, time, boto3
     from concurrent.futures import ThreadPoolExecutor
     from botocore.config import Config
-    spec = json.loads(sys.argv[1])
+    spec = json.load(open(sys.argv[1]))
     config = Config(max_pool_connections=16, retries={"max_attempts": 5, "mode": "standard"})
     s3 = boto3.client("s3", config=config)
     sqs = boto3.client("sqs", config=config)
@@ -226,8 +226,9 @@ def burst(args, work: Path, env: dict, world, resources, instance, queue_url, to
     full_env = {**os.environ, **env}
     print(f"burst: {args.objects} objects, {len(dups)} notified twice, {len(bad)} bad", flush=True)
     started = time.perf_counter()
+    (work / "upload-spec.json").write_text(json.dumps(spec))
     uploader = subprocess.Popen(
-        [sys.executable, "-c", UPLOAD_SCRIPT, json.dumps(spec)], env=full_env, text=True
+        [sys.executable, "-c", UPLOAD_SCRIPT, str(work / "upload-spec.json")], env=full_env
     )
     slots: list[subprocess.Popen] = []
     pending: list = []
