@@ -10,7 +10,7 @@ DAGSTER_HOME ?= $(CLOUDINSIGHTS_HOME)/dagster
 # Only the demo and the UI share the local instance; tests make their own.
 LOCAL := CLOUDINSIGHTS_HOME="$(CLOUDINSIGHTS_HOME)" DAGSTER_HOME="$(DAGSTER_HOME)"
 
-.PHONY: setup demo test ui browser-deps bench bench-scale bench-intake lint format validate clean sanitize fuzz
+.PHONY: setup demo test ui browser-deps bench bench-scale bench-intake bench-burst bench-table bench-inventory lint format validate clean sanitize fuzz
 
 $(STAMP): $(INSTALL_INPUTS)
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,12 @@ bench-scale: setup
 # One flowlog_queue_sensor tick over 1,000 and 5,000 queued notifications (moto, SQLite).
 bench-intake: setup
 	$(BIN)/python bench/bench_intake.py
+
+# 10,000 objects (5% notified twice, 1% bad) through the sensor and runs, two at a time: loss,
+# duplicate rows, upload-to-rows latency, and the locations a 2-core machine sustains.
+bench-burst: setup
+	mkdir -p bench-out
+	$(BIN)/python bench/bench_burst.py --json-out bench-out/flowlog_burst.json
 
 validate: setup
 	$(BIN)/dagster definitions validate -w workspace.yaml

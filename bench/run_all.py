@@ -19,6 +19,7 @@ BENCHMARKS = [
     "bench_reasons.py",
     "bench_views.py",
     "bench_intake.py",
+    "bench_burst.py",
 ]
 
 
