@@ -10,7 +10,7 @@ DAGSTER_HOME ?= $(CLOUDINSIGHTS_HOME)/dagster
 # Only the demo and the UI share the local instance; tests make their own.
 LOCAL := CLOUDINSIGHTS_HOME="$(CLOUDINSIGHTS_HOME)" DAGSTER_HOME="$(DAGSTER_HOME)"
 
-.PHONY: setup demo test ui bench bench-scale bench-intake lint format validate clean
+.PHONY: setup demo test ui bench bench-scale bench-intake bench-table lint format validate clean
 
 $(STAMP): $(INSTALL_INPUTS)
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ bench-scale: setup
 # One flowlog_queue_sensor tick over 1,000 and 5,000 queued notifications (moto, SQLite).
 bench-intake: setup
 	$(BIN)/python bench/bench_intake.py
+
+# The documented flow-record queries in DuckDB: table vs raw gzip text, 200 locations' day.
+bench-table: setup
+	mkdir -p bench-out
+	$(BIN)/python bench/bench_table.py --json-out bench-out/bench_table.json
 
 validate: setup
 	$(BIN)/dagster definitions validate -w workspace.yaml

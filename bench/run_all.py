@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench_dagster_storage.py",
     "bench_reasons.py",
     "bench_intake.py",
+    "bench_table.py",
 ]
 
 

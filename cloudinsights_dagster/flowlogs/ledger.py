@@ -427,7 +427,8 @@ def sample_outputs(session: Session, day: str, max_records: int) -> tuple[list[s
     ).all()
     total = sum(r.records_loaded or 0 for r in rows)
     if total <= max_records:
-        return [r.output_path for r in rows], len(rows)
+        # A compacted file holds many objects' rows: each path once.
+        return list(dict.fromkeys(r.output_path for r in rows)), len(rows)
     step = total / max_records
     chosen, taken = [], 0
     for i, row in enumerate(rows):
@@ -436,4 +437,4 @@ def sample_outputs(session: Session, day: str, max_records: int) -> tuple[list[s
         if i % max(int(step), 1) == 0:
             chosen.append(row.output_path)
             taken += row.records_loaded or 0
-    return chosen, len(rows)
+    return list(dict.fromkeys(chosen)), len(rows)
