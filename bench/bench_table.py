@@ -279,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out-dir", default=str(ROOT / "bench-out"))
     parser.add_argument("--json-out", default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the table and warehouse")
     args = parser.parse_args(argv)
 
     from cloudinsights_dagster.flowlogs import queries
@@ -357,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     json_out.write_text(text)
     print()
     print(_table(report))
-    shutil.rmtree(work, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

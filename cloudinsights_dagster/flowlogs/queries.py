@@ -165,6 +165,7 @@ _UNITS = {
     "bytes": 1,
     "B": 1,
     "KB": 1e3,
+    "kB": 1e3,
     "MB": 1e6,
     "GB": 1e9,
     "KiB": 2**10,
@@ -180,8 +181,8 @@ def explain(connection, query: Query, source: Source, day: str | date, **values)
     ).fetchall()
     read = [int(m) for m in re.findall(r"Total Files Read: (\d+)", text)]
     scanning = re.findall(r"Scanning Files: (\d+)/(\d+)", text)
-    data = re.search(r"Data Read: ([\d.]+) ?([A-Za-z]+)", text)
-    took = re.search(r"Total Time: ([\d.]+)s", text)
+    data = re.search(r"Data Read:\s*([\d.]+)\s*([A-Za-z]+)", text)
+    took = re.search(r"Total Time:\s*([\d.]+)s", text)
     return ScanStats(
         sum(read) if read else None,
         sum(int(total) for _, total in scanning) if scanning else None,

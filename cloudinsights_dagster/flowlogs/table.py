@@ -154,7 +154,7 @@ def _rewrite_without(path: str, sources: set[str]) -> int:
 
 
 def _write(path: str, table: pa.Table) -> int:
-    out = writer.AtomicParquetWriter(path, table.schema)
+    out = writer.AtomicParquetWriter(path, table.schema, profile="compacted")
     try:
         for batch in table.to_batches(max_chunksize=COMPACTED_ROW_GROUP_ROWS):
             out.write_batch(batch)

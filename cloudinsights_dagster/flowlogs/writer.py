@@ -59,21 +59,28 @@ ZSTD_COLUMNS = (
     "eni_security_group_ids",
     "peer_interface_id",
     "peer_instance_id",
-    "peer_vpc_id",
-    "peer_account_id",
     "source_object",
 )
 # Integers of many values: delta encoding, cheaper than a dictionary and as small; small
 # enumerations (protocol, flags, path) and the second-resolution times take a dictionary.
 DELTA_COLUMNS = ("srcport", "dstport", "packets", "bytes")
-# Statistics only where readers prune on them (time range, account, ENI, action); elsewhere
+# Compacted files (a location's whole day, sorted): start/end take delta encoding (a day has
+# ~86k distinct seconds: a dictionary costs ~9 bytes a row, delta ~3); ports, packets and bytes
+# are plain + zstd (25-40% smaller than delta there).
+COMPACTED_DELTA_COLUMNS = ("start", "end")
+COMPACTED_PLAIN_COLUMNS = ("srcport", "dstport", "packets", "bytes")
+# Statistics only where readers prune on them (time range, account, action; not the ENI: each
+# row group spans every ENI of its rows, so its min/max prunes nothing); elsewhere
 # they cost more than they give.
-STATISTICS_COLUMNS = ("start", "end", "account_id", "interface_id", "log_status", "action")
+STATISTICS_COLUMNS = ("start", "end", "account_id", "log_status", "action")
 # Which encoding new files get: "compact" (above) or "v0", the encoding before the table
 # (one row group per parse batch, unsorted, addresses and integers uncompressed), kept so that
 # bench/bench_flowlogs.py measures both in one run.
 ENCODING = "compact"
-_QUEUE_DEPTH = 3
+_QUEUE_DEPTH = 3  # items between stages: ~8 MB parse batches (v0)
+# Sorted row groups are ~8x larger: one waiting per stage keeps every stage busy and the peak
+# memory near the v0 pipeline's.
+_GROUP_QUEUE_DEPTH = 1
 _KNOWN_SUFFIXES = (".log.gz", ".log.parquet")
 
 
@@ -157,9 +164,11 @@ def _leaves(field: pa.Field) -> list[tuple[str, pa.DataType]]:
     return [(field.name, t)]
 
 
-def _column_options(schema: pa.Schema, compression: str | None) -> dict:
+def _column_options(schema: pa.Schema, compression: str | None, profile: str = "object") -> dict:
     """ParquetWriter options per column (see the constants above). `compression`, when given,
-    is one codec for every column instead."""
+    is one codec for every column instead. `profile` "compacted" is for files written once a
+    night that span a whole day (COMPACTED_*): their start/end are mostly distinct, so delta
+    encoded, and everything is zstd compressed, CPU mattering less there."""
     if ENCODING == "v0":
         return _v0_column_options(schema, compression)
     leaves = [leaf for f in schema for leaf in _leaves(f)]
@@ -167,17 +176,24 @@ def _column_options(schema: pa.Schema, compression: str | None) -> dict:
     def top(column: str) -> str:
         return column.split(".", 1)[0]
 
+    compacted = profile == "compacted"
+    delta_columns = COMPACTED_DELTA_COLUMNS if compacted else DELTA_COLUMNS
     delta = {
         c: "DELTA_BINARY_PACKED"
         for c, t in leaves
-        if top(c) in DELTA_COLUMNS and pa.types.is_integer(t)
+        if top(c) in delta_columns and (pa.types.is_integer(t) or pa.types.is_timestamp(t))
     }
     # Dictionary pages wherever values repeat: dictionary-typed columns (their Arrow dictionary
     # is written as it is, no hashing), list elements, small integers, times; not for plain
     # strings (addresses are mostly distinct: zstd on the sorted values is 3x smaller).
-    dictionary = [c for c, t in leaves if c not in delta and not pa.types.is_string(t)]
+    plain = COMPACTED_PLAIN_COLUMNS if compacted else ()
+    dictionary = [
+        c for c, t in leaves if c not in delta and top(c) not in plain and not pa.types.is_string(t)
+    ]
     if compression is None:
-        compression = {c: ("zstd" if top(c) in ZSTD_COLUMNS else "none") for c, _ in leaves}
+        compression = {
+            c: ("zstd" if compacted or top(c) in ZSTD_COLUMNS else "none") for c, _ in leaves
+        }
     return dict(
         compression=compression,
         compression_level=(
@@ -293,6 +309,7 @@ class AtomicParquetWriter:
         filesystem: pafs.FileSystem | None = None,
         compression: str | None = None,
         compression_level: int | None = None,
+        profile: str = "object",
     ):
         self.fs, self.path = resolve_filesystem(path, filesystem)
         directory = posixpath.dirname(self.path)
@@ -302,7 +319,7 @@ class AtomicParquetWriter:
         self.tmp_path = posixpath.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
         self._sink = self.fs.open_output_stream(self.tmp_path)
         try:
-            options = _column_options(schema, compression)
+            options = _column_options(schema, compression, profile)
             if compression_level is not None:
                 options["compression_level"] = compression_level
             self._writer = pq.ParquetWriter(self._sink, schema, **options)
@@ -427,7 +444,8 @@ def run_pipeline(
     is written) and re-raises the first error.
     """
     stages = [transform, writer.write_batch] if transform is not None else [writer.write_batch]
-    queues: list[queue.Queue] = [queue.Queue(maxsize=_QUEUE_DEPTH) for _ in stages]
+    depth = _QUEUE_DEPTH if ENCODING == "v0" else _GROUP_QUEUE_DEPTH
+    queues: list[queue.Queue] = [queue.Queue(maxsize=depth) for _ in stages]
     failure: list[BaseException] = []
     stop = threading.Event()
 
