@@ -27,6 +27,12 @@ file holds each loaded object's rows:
   that holds the object's rows without them, under a lock on the ledger rows of that file, and
   clears the object's `output_path`: its new own file then replaces them.
 
+Limits, stated: a reprocess that then fails leaves the object without rows (its ledger row says
+failed), where an uncompacted object keeps its previous file. Compaction deletes the merged
+files right after its commit; an object claimed for reprocessing in that instant writes its new
+file at the same path, which the deletion can race (closed days only make that rare). On SQLite
+the lock is the database's write lock, held while a compacted file is rewritten.
+
 Readers that list the folders see the swap in two steps (the compacted file appears, then the
 merged files go): a query racing a compaction can count a location-day twice for that moment.
 The README ("Flow-record table") says why this is plain Hive Parquet rather than Iceberg/Delta.
