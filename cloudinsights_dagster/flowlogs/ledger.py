@@ -226,6 +226,8 @@ class Claimed:
     day: str
     size: int | None
     attempts: int
+    # Where its rows are now, if it was loaded before (a compacted file: see flowlogs/table.py).
+    output_path: str | None = None
 
 
 def _claimable(now: datetime):
@@ -293,6 +295,7 @@ def claim_objects(
             s.FlowLogObject.day,
             s.FlowLogObject.size,
             s.FlowLogObject.attempts,
+            s.FlowLogObject.output_path,
         )
         .where(
             s.FlowLogObject.id.in_(chosen),

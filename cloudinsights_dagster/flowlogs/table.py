@@ -119,6 +119,8 @@ def object_output(database_url: str, base: str, claimed: Claimed) -> str:
         claimed.bucket,
         claimed.key,
     )
+    if not is_compacted(claimed.output_path):
+        return path  # the usual case: no query
     with session_scope(database_url) as session:
         row = session.get(s.FlowLogObject, claimed.id)
         current = None if row is None else row.output_path
