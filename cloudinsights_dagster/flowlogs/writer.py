@@ -238,6 +238,14 @@ def sorted_row_groups(
     (a few thousand values), so the sort keys are small integers: the ENI's rank in its sorted
     dictionary, the direction's, and the start second. Nulls sort first.
     """
+    for batch in regroup(batches, rows):
+        yield _sorted_group([batch])
+
+
+def regroup(
+    batches: Iterable[pa.RecordBatch], rows: int = ROW_GROUP_ROWS
+) -> Iterator[pa.RecordBatch]:
+    """Parsed batches concatenated into batches of about `rows` rows, dictionaries unified."""
     pending: list[pa.RecordBatch] = []
     count = 0
     for batch in batches:
@@ -246,22 +254,35 @@ def sorted_row_groups(
         pending.append(batch)
         count += batch.num_rows
         if count >= rows:
-            yield _sorted_group(pending)
+            yield _concat(pending)
             pending, count = [], 0
     if pending:
-        yield _sorted_group(pending)
+        yield _concat(pending)
+
+
+def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(batches) == 1:
+        return batches[0]
+    table = pa.Table.from_batches(batches).unify_dictionaries().combine_chunks()
+    return table.to_batches(max_chunksize=table.num_rows)[0]
+
+
+def sort_order(
+    batch: pa.RecordBatch, columns: Iterable[str], positions: np.ndarray | None = None
+) -> np.ndarray:
+    """The order sorting `batch` (or only its rows at `positions`: then indices into
+    positions) by `columns` (those present)."""
+    keys = [_sort_key(batch.column(c)) for c in columns if c in batch.schema.names]
+    if positions is not None:
+        keys = [k[positions] for k in keys]
+    if not keys:
+        return np.arange(batch.num_rows if positions is None else len(positions))
+    return _order(keys)
 
 
 def _sorted_group(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
-    if len(batches) == 1:
-        batch = batches[0]
-    else:
-        table = pa.Table.from_batches(batches).unify_dictionaries().combine_chunks()
-        batch = table.to_batches(max_chunksize=table.num_rows)[0]
-    keys = [_sort_key(batch.column(c)) for c in SORT_COLUMNS if c in batch.schema.names]
-    if not keys:
-        return batch
-    return batch.take(pa.array(_order(keys), pa.int64()))
+    batch = _concat(batches)
+    return batch.take(pa.array(sort_order(batch, SORT_COLUMNS), pa.int64()))
 
 
 def _order(keys: list[np.ndarray]) -> np.ndarray:
@@ -528,7 +549,7 @@ def process_object(
     source = pa.array([name or (stream if isinstance(stream, str) else "")], pa.string())
 
     def enrich(batch: pa.RecordBatch) -> pa.RecordBatch:
-        enriched = enrich_batch(batch, index)
+        enriched = enrich_batch(batch, index, sort_by=() if ENCODING == "v0" else SORT_COLUMNS)
         enriched.batch = _with_source(enriched.batch, source)
         result.records_filtered += enriched.records_filtered
         for account, count in enriched.filtered_by_account.items():
@@ -541,7 +562,8 @@ def process_object(
         return enriched.batch
 
     schema = pa.schema(list(reader.schema) + list(ENRICHED_SCHEMA) + [SOURCE_FIELD])
-    return _run(reader, enrich, schema, result, stats, filesystem, started)
+    # Enrichment sorts (with its filter, in one gather): the parse stage only regroups.
+    return _run(reader, enrich, schema, result, stats, filesystem, started, regroup)
 
 
 # The object (s3://bucket/key) each record came from: a reprocessed object replaces exactly its
@@ -589,10 +611,12 @@ def _result(reader: FlowLogReader, out_path: str) -> ProcessResult:
     )
 
 
-def _run(reader, transform, schema, result, stats, filesystem, started) -> ProcessResult:
+def _run(
+    reader, transform, schema, result, stats, filesystem, started, grouping=None
+) -> ProcessResult:
     with reader:
         writer = AtomicParquetWriter(result.out_path, schema, filesystem=filesystem)
-        batches = reader if ENCODING == "v0" else sorted_row_groups(reader)
+        batches = reader if ENCODING == "v0" else (grouping or sorted_row_groups)(reader)
         result.bytes_written = run_pipeline(batches, transform, writer)
     result.records_read = reader.records_read
     result.records_loaded = writer.rows

@@ -15,6 +15,23 @@ ENIS = [
 ]
 
 
+def _inventory() -> pa.Table:
+    return pa.table(
+        {
+            "interface_id": [e.interface_id for e in ENIS],
+            "instance_id": [e.instance_id for e in ENIS],
+            "subnet_id": ["subnet-1"] * 4,
+            "vpc_id": ["vpc-1"] * 4,
+            "security_group_ids": [["sg-1"]] * 4,
+            "availability_zone": ["us-east-1a"] * 4,
+            "owner_account_id": [ACCOUNT] * 4,
+            "name": [None] * 4,
+            "private_ips": [[e.private_ip] for e in ENIS],
+            "public_ips": [[]] * 4,
+        }
+    )
+
+
 def _batch(rows: list[tuple[str | None, str | None, int]]) -> pa.RecordBatch:
     eni, direction, start = zip(*rows, strict=True)
     return pa.RecordBatch.from_pydict(
@@ -59,23 +76,7 @@ def test_sort_keys_that_do_not_fit_one_integer_fall_back_to_lexsort():
 
 def test_an_object_file_is_sorted_row_groups_with_its_source(tmp_path):
     rows = sample_records(ACCOUNT, ENIS, 1_767_225_600, 3000, seed=5)
-    index = EniIndex(
-        pa.table(
-            {
-                "interface_id": [e.interface_id for e in ENIS],
-                "instance_id": [e.instance_id for e in ENIS],
-                "subnet_id": ["subnet-1"] * 4,
-                "vpc_id": ["vpc-1"] * 4,
-                "security_group_ids": [["sg-1"]] * 4,
-                "availability_zone": ["us-east-1a"] * 4,
-                "owner_account_id": [ACCOUNT] * 4,
-                "name": [None] * 4,
-                "private_ips": [[e.private_ip] for e in ENIS],
-                "public_ips": [[]] * 4,
-            }
-        ),
-        [ACCOUNT],
-    )
+    index = EniIndex(_inventory(), [ACCOUNT])
     out = str(tmp_path / "o.parquet")
     result = writer.process_object(
         flow_log_gzip(rows), out, index, (), name="s3://b/k.log.gz", block_size=40_000
@@ -107,3 +108,28 @@ def test_object_files_are_partitioned_deterministic_and_safe():
     odd = object_file("s3://out/p", "2026-01-01", "1-us-east-1", 7, "b", "../../a b.log.gz")
     assert odd.startswith("s3://out/p/flow_records/") and " " not in odd and "/../" not in odd
     assert not is_compacted(path)
+
+
+def test_enrichment_filters_and_sorts_in_one_gather():
+    from cloudinsights_dagster.flowlogs.enrich import enrich_batch
+    from cloudinsights_dagster.flowlogs.parse import open_flow_log
+
+    rows = sample_records(ACCOUNT, ENIS, 1_767_225_600, 400, seed=3)
+    rows += sample_records("999999999999", ENIS, 1_767_225_600, 100, seed=4)  # not monitored
+    with open_flow_log(flow_log_gzip(rows)) as reader:
+        (batch,) = list(writer.regroup(reader))
+    index = EniIndex(_inventory(), [ACCOUNT])
+    plain = enrich_batch(batch, index)
+    ordered = enrich_batch(batch, index, sort_by=writer.SORT_COLUMNS)
+    assert ordered.records_filtered == plain.records_filtered == 100
+    assert ordered.batch.num_rows == 400
+    keys = [
+        (r["interface_id"], r["flow_direction"] or "", r["start"])
+        for r in ordered.batch.to_pylist()
+    ]
+    assert keys == sorted(keys)
+
+    def canonical(b):
+        return sorted(map(repr, pa.Table.from_batches([b]).to_pylist()))
+
+    assert canonical(ordered.batch) == canonical(plain.batch)
