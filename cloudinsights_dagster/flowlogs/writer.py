@@ -43,6 +43,7 @@ from .parse import FlowLogReader, Source, open_flow_log
 # row groups pay it back by writing each dictionary page once per 256k rows instead of per 36k.
 ROW_GROUP_ROWS = 262_144
 SORT_COLUMNS = ("interface_id", "flow_direction", "start")
+WRITE_BATCH_ROWS = 131_072
 ZSTD_LEVEL = 1  # levels 2-3 are no smaller on sorted rows and cost 15% more; -1 is 40% larger
 # Per column: zstd where it pays for its CPU (addresses: 4.5x smaller; high-cardinality
 # dictionaries and lists; and everything else is dictionary/RLE or delta encoded, uncompressed,
@@ -204,6 +205,9 @@ def _column_options(schema: pa.Schema, compression: str | None, profile: str = "
         write_statistics=[c for c in STATISTICS_COLUMNS if c in schema.names],
         use_dictionary=dictionary,
         column_encoding=delta or None,
+        # Values encoded per call (default 1,024): 7-10% less encoding CPU; pages may then
+        # pass data_page_size by up to one such batch.
+        write_batch_size=WRITE_BATCH_ROWS,
     )
 
 
