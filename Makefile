@@ -71,6 +71,11 @@ bench-burst: setup
 	mkdir -p bench-out
 	$(BIN)/python bench/bench_burst.py --json-out bench-out/flowlog_burst.json
 
+# The documented flow-record queries in DuckDB: table vs raw gzip text, 200 locations' day.
+bench-table: setup
+	mkdir -p bench-out
+	$(BIN)/python bench/bench_table.py --json-out bench-out/bench_table.json
+
 validate: setup
 	$(BIN)/dagster definitions validate -w workspace.yaml
 

@@ -20,6 +20,7 @@ BENCHMARKS = [
     "bench_views.py",
     "bench_intake.py",
     "bench_burst.py",
+    "bench_table.py",
 ]
 
 

@@ -2,6 +2,11 @@
 
 import dagster as dg
 
+from cloudinsights_dagster.assets.compaction import (
+    flow_records_compacted,
+    flowlog_compaction_job,
+    flowlog_compaction_schedule,
+)
 from cloudinsights_dagster.assets.flowlogs import (
     flowlog_records,
     great_expectations_suite,
@@ -32,16 +37,25 @@ defs = dg.Definitions(
         config_changes,
         topology,
         flowlog_records,
+        flow_records_compacted,
         traffic_views,
         integration_status,
     ],
     asset_checks=[great_expectations_suite, notified_objects_complete],
-    jobs=[inventory_job, flowlog_job, flowlog_quality_job, flowlog_reconcile_job, status_job],
+    jobs=[
+        inventory_job,
+        flowlog_job,
+        flowlog_quality_job,
+        flowlog_reconcile_job,
+        status_job,
+        flowlog_compaction_job,
+    ],
     schedules=[
         inventory_schedule,
         status_schedule,
         flowlog_reconcile_schedule,
         flowlog_quality_schedule,
+        flowlog_compaction_schedule,
     ],
     sensors=[
         location_sync_sensor,

@@ -18,7 +18,7 @@ as dictionary arrays (no per-record string copies).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -348,11 +348,14 @@ def enrich_batch(
     batch: pa.RecordBatch,
     inventory: EniIndex | pa.Table,
     monitored_accounts: Iterable[str] | None = None,
+    *,
+    sort_by: Sequence[str] = (),
 ) -> EnrichResult:
     """Filter a parsed batch to monitored accounts and append the ENRICHED_COLUMNS.
 
     `inventory` is an EniIndex (build it once and reuse it) or an inventory Table (then
-    `monitored_accounts` is required).
+    `monitored_accounts` is required). `sort_by`: columns to sort the kept records by (see
+    writer.sort_order), done in the same gather as the filter.
     """
     if not isinstance(inventory, EniIndex):
         if monitored_accounts is None:
@@ -377,15 +380,24 @@ def enrich_batch(
         keep |= acct_unknown[acct_idx] & index.account_monitored(rows)
     filtered_by_account: dict[str, int] = {}
     n_filtered = n_in - int(np.count_nonzero(keep))
+    positions = None  # the records kept, in their output order
     if n_filtered:
         counts = np.bincount(acct_idx[~keep], minlength=len(acct_values) + 1)
         names = [*acct_values, None]
         for i in np.flatnonzero(counts):
             filtered_by_account[str(names[i] or "unknown")] = int(counts[i])
-        batch = batch.filter(pa.array(keep))
-        rows = rows[keep]
+        positions = np.flatnonzero(keep)
+    if sort_by:
+        from cloudinsights_dagster.flowlogs.writer import sort_order
+
+        order = sort_order(batch, sort_by, positions)
+        positions = order if positions is None else positions[order]
+    if positions is not None:
+        # One gather filters and sorts every parsed column.
+        batch = batch.take(pa.array(positions, pa.int64()))
+        rows = rows[positions]
         if start is not None:
-            start = start[keep]
+            start = start[positions]
 
     columns = dict(zip(batch.schema.names, batch.columns, strict=True))
     for name, (source, _) in ENI_COLUMNS.items():

@@ -226,6 +226,8 @@ class Claimed:
     day: str
     size: int | None
     attempts: int
+    # Where its rows are now, if it was loaded before (a compacted file: see flowlogs/table.py).
+    output_path: str | None = None
 
 
 def _claimable(now: datetime):
@@ -293,6 +295,7 @@ def claim_objects(
             s.FlowLogObject.day,
             s.FlowLogObject.size,
             s.FlowLogObject.attempts,
+            s.FlowLogObject.output_path,
         )
         .where(
             s.FlowLogObject.id.in_(chosen),
@@ -446,7 +449,8 @@ def sample_outputs(session: Session, day: str, max_records: int) -> tuple[list[s
     ).all()
     total = sum(r.records_loaded or 0 for r in rows)
     if total <= max_records:
-        return [r.output_path for r in rows], len(rows)
+        # A compacted file holds many objects' rows: each path once.
+        return list(dict.fromkeys(r.output_path for r in rows)), len(rows)
     step = total / max_records
     chosen, taken = [], 0
     for i, row in enumerate(rows):
@@ -455,4 +459,4 @@ def sample_outputs(session: Session, day: str, max_records: int) -> tuple[list[s
         if i % max(int(step), 1) == 0:
             chosen.append(row.output_path)
             taken += row.records_loaded or 0
-    return chosen, len(rows)
+    return list(dict.fromkeys(chosen)), len(rows)

@@ -411,7 +411,8 @@ def _process_one(
     report: DrainReport,
     logs: list[LogEntry],
 ) -> str:
-    from cloudinsights_dagster.flowlogs.writer import output_path, process_object
+    from cloudinsights_dagster.flowlogs.table import object_output
+    from cloudinsights_dagster.flowlogs.writer import process_object
     from cloudinsights_dagster.views.partials import PartialBuilder, partial_path
 
     bucket, key, integration_id = claimed.bucket, claimed.key, claimed.integration_id
@@ -430,7 +431,7 @@ def _process_one(
             report,
             error=f"{claimed.location_key} is not monitored by the integration's account group",
         )
-    out = output_path(f"{output_base.rstrip('/')}/integration={integration_id}", bucket, key)
+    out = object_output(url, output_base, claimed)
     try:
         body = fetch()  # the GET, started ahead by the run's prefetcher
         report.bytes_read += len(body)

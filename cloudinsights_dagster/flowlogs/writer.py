@@ -43,6 +43,7 @@ from .parse import FlowLogReader, Source, open_flow_log
 # row groups pay it back by writing each dictionary page once per 256k rows instead of per 36k.
 ROW_GROUP_ROWS = 262_144
 SORT_COLUMNS = ("interface_id", "flow_direction", "start")
+WRITE_BATCH_ROWS = 131_072
 ZSTD_LEVEL = 1  # levels 2-3 are no smaller on sorted rows and cost 15% more; -1 is 40% larger
 # Per column: zstd where it pays for its CPU (addresses: 4.5x smaller; high-cardinality
 # dictionaries and lists; and everything else is dictionary/RLE or delta encoded, uncompressed,
@@ -59,21 +60,28 @@ ZSTD_COLUMNS = (
     "eni_security_group_ids",
     "peer_interface_id",
     "peer_instance_id",
-    "peer_vpc_id",
-    "peer_account_id",
     "source_object",
 )
 # Integers of many values: delta encoding, cheaper than a dictionary and as small; small
 # enumerations (protocol, flags, path) and the second-resolution times take a dictionary.
 DELTA_COLUMNS = ("srcport", "dstport", "packets", "bytes")
-# Statistics only where readers prune on them (time range, account, ENI, action); elsewhere
+# Compacted files (a location's whole day, sorted): start/end take delta encoding (a day has
+# ~86k distinct seconds: a dictionary costs ~9 bytes a row, delta ~3); ports, packets and bytes
+# are plain + zstd (25-40% smaller than delta there).
+COMPACTED_DELTA_COLUMNS = ("start", "end")
+COMPACTED_PLAIN_COLUMNS = ("srcport", "dstport", "packets", "bytes")
+# Statistics only where readers prune on them (time range, account, action; not the ENI: each
+# row group spans every ENI of its rows, so its min/max prunes nothing); elsewhere
 # they cost more than they give.
-STATISTICS_COLUMNS = ("start", "end", "account_id", "interface_id", "log_status", "action")
+STATISTICS_COLUMNS = ("start", "end", "account_id", "log_status", "action")
 # Which encoding new files get: "compact" (above) or "v0", the encoding before the table
 # (one row group per parse batch, unsorted, addresses and integers uncompressed), kept so that
 # bench/bench_flowlogs.py measures both in one run.
 ENCODING = "compact"
-_QUEUE_DEPTH = 3
+_QUEUE_DEPTH = 3  # items between stages: ~8 MB parse batches (v0)
+# Sorted row groups are ~8x larger: one waiting per stage keeps every stage busy and the peak
+# memory near the v0 pipeline's.
+_GROUP_QUEUE_DEPTH = 1
 _KNOWN_SUFFIXES = (".log.gz", ".log.parquet")
 
 
@@ -157,9 +165,11 @@ def _leaves(field: pa.Field) -> list[tuple[str, pa.DataType]]:
     return [(field.name, t)]
 
 
-def _column_options(schema: pa.Schema, compression: str | None) -> dict:
+def _column_options(schema: pa.Schema, compression: str | None, profile: str = "object") -> dict:
     """ParquetWriter options per column (see the constants above). `compression`, when given,
-    is one codec for every column instead."""
+    is one codec for every column instead. `profile` "compacted" is for files written once a
+    night that span a whole day (COMPACTED_*): their start/end are mostly distinct, so delta
+    encoded, and everything is zstd compressed, CPU mattering less there."""
     if ENCODING == "v0":
         return _v0_column_options(schema, compression)
     leaves = [leaf for f in schema for leaf in _leaves(f)]
@@ -167,17 +177,24 @@ def _column_options(schema: pa.Schema, compression: str | None) -> dict:
     def top(column: str) -> str:
         return column.split(".", 1)[0]
 
+    compacted = profile == "compacted"
+    delta_columns = COMPACTED_DELTA_COLUMNS if compacted else DELTA_COLUMNS
     delta = {
         c: "DELTA_BINARY_PACKED"
         for c, t in leaves
-        if top(c) in DELTA_COLUMNS and pa.types.is_integer(t)
+        if top(c) in delta_columns and (pa.types.is_integer(t) or pa.types.is_timestamp(t))
     }
     # Dictionary pages wherever values repeat: dictionary-typed columns (their Arrow dictionary
     # is written as it is, no hashing), list elements, small integers, times; not for plain
     # strings (addresses are mostly distinct: zstd on the sorted values is 3x smaller).
-    dictionary = [c for c, t in leaves if c not in delta and not pa.types.is_string(t)]
+    plain = COMPACTED_PLAIN_COLUMNS if compacted else ()
+    dictionary = [
+        c for c, t in leaves if c not in delta and top(c) not in plain and not pa.types.is_string(t)
+    ]
     if compression is None:
-        compression = {c: ("zstd" if top(c) in ZSTD_COLUMNS else "none") for c, _ in leaves}
+        compression = {
+            c: ("zstd" if compacted or top(c) in ZSTD_COLUMNS else "none") for c, _ in leaves
+        }
     return dict(
         compression=compression,
         compression_level=(
@@ -188,6 +205,9 @@ def _column_options(schema: pa.Schema, compression: str | None) -> dict:
         write_statistics=[c for c in STATISTICS_COLUMNS if c in schema.names],
         use_dictionary=dictionary,
         column_encoding=delta or None,
+        # Values encoded per call (default 1,024): 7-10% less encoding CPU; pages may then
+        # pass data_page_size by up to one such batch.
+        write_batch_size=WRITE_BATCH_ROWS,
     )
 
 
@@ -222,6 +242,14 @@ def sorted_row_groups(
     (a few thousand values), so the sort keys are small integers: the ENI's rank in its sorted
     dictionary, the direction's, and the start second. Nulls sort first.
     """
+    for batch in regroup(batches, rows):
+        yield _sorted_group([batch])
+
+
+def regroup(
+    batches: Iterable[pa.RecordBatch], rows: int = ROW_GROUP_ROWS
+) -> Iterator[pa.RecordBatch]:
+    """Parsed batches concatenated into batches of about `rows` rows, dictionaries unified."""
     pending: list[pa.RecordBatch] = []
     count = 0
     for batch in batches:
@@ -230,22 +258,35 @@ def sorted_row_groups(
         pending.append(batch)
         count += batch.num_rows
         if count >= rows:
-            yield _sorted_group(pending)
+            yield _concat(pending)
             pending, count = [], 0
     if pending:
-        yield _sorted_group(pending)
+        yield _concat(pending)
+
+
+def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(batches) == 1:
+        return batches[0]
+    table = pa.Table.from_batches(batches).unify_dictionaries().combine_chunks()
+    return table.to_batches(max_chunksize=table.num_rows)[0]
+
+
+def sort_order(
+    batch: pa.RecordBatch, columns: Iterable[str], positions: np.ndarray | None = None
+) -> np.ndarray:
+    """The order sorting `batch` (or only its rows at `positions`: then indices into
+    positions) by `columns` (those present)."""
+    keys = [_sort_key(batch.column(c)) for c in columns if c in batch.schema.names]
+    if positions is not None:
+        keys = [k[positions] for k in keys]
+    if not keys:
+        return np.arange(batch.num_rows if positions is None else len(positions))
+    return _order(keys)
 
 
 def _sorted_group(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
-    if len(batches) == 1:
-        batch = batches[0]
-    else:
-        table = pa.Table.from_batches(batches).unify_dictionaries().combine_chunks()
-        batch = table.to_batches(max_chunksize=table.num_rows)[0]
-    keys = [_sort_key(batch.column(c)) for c in SORT_COLUMNS if c in batch.schema.names]
-    if not keys:
-        return batch
-    return batch.take(pa.array(_order(keys), pa.int64()))
+    batch = _concat(batches)
+    return batch.take(pa.array(sort_order(batch, SORT_COLUMNS), pa.int64()))
 
 
 def _order(keys: list[np.ndarray]) -> np.ndarray:
@@ -293,6 +334,7 @@ class AtomicParquetWriter:
         filesystem: pafs.FileSystem | None = None,
         compression: str | None = None,
         compression_level: int | None = None,
+        profile: str = "object",
     ):
         self.fs, self.path = resolve_filesystem(path, filesystem)
         directory = posixpath.dirname(self.path)
@@ -302,7 +344,7 @@ class AtomicParquetWriter:
         self.tmp_path = posixpath.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
         self._sink = self.fs.open_output_stream(self.tmp_path)
         try:
-            options = _column_options(schema, compression)
+            options = _column_options(schema, compression, profile)
             if compression_level is not None:
                 options["compression_level"] = compression_level
             self._writer = pq.ParquetWriter(self._sink, schema, **options)
@@ -427,7 +469,8 @@ def run_pipeline(
     is written) and re-raises the first error.
     """
     stages = [transform, writer.write_batch] if transform is not None else [writer.write_batch]
-    queues: list[queue.Queue] = [queue.Queue(maxsize=_QUEUE_DEPTH) for _ in stages]
+    depth = _QUEUE_DEPTH if ENCODING == "v0" else _GROUP_QUEUE_DEPTH
+    queues: list[queue.Queue] = [queue.Queue(maxsize=depth) for _ in stages]
     failure: list[BaseException] = []
     stop = threading.Event()
 
@@ -510,7 +553,7 @@ def process_object(
     source = pa.array([name or (stream if isinstance(stream, str) else "")], pa.string())
 
     def enrich(batch: pa.RecordBatch) -> pa.RecordBatch:
-        enriched = enrich_batch(batch, index)
+        enriched = enrich_batch(batch, index, sort_by=() if ENCODING == "v0" else SORT_COLUMNS)
         enriched.batch = _with_source(enriched.batch, source)
         result.records_filtered += enriched.records_filtered
         for account, count in enriched.filtered_by_account.items():
@@ -523,7 +566,8 @@ def process_object(
         return enriched.batch
 
     schema = pa.schema(list(reader.schema) + list(ENRICHED_SCHEMA) + [SOURCE_FIELD])
-    return _run(reader, enrich, schema, result, stats, filesystem, started)
+    # Enrichment sorts (with its filter, in one gather): the parse stage only regroups.
+    return _run(reader, enrich, schema, result, stats, filesystem, started, regroup)
 
 
 # The object (s3://bucket/key) each record came from: a reprocessed object replaces exactly its
@@ -571,10 +615,12 @@ def _result(reader: FlowLogReader, out_path: str) -> ProcessResult:
     )
 
 
-def _run(reader, transform, schema, result, stats, filesystem, started) -> ProcessResult:
+def _run(
+    reader, transform, schema, result, stats, filesystem, started, grouping=None
+) -> ProcessResult:
     with reader:
         writer = AtomicParquetWriter(result.out_path, schema, filesystem=filesystem)
-        batches = reader if ENCODING == "v0" else sorted_row_groups(reader)
+        batches = reader if ENCODING == "v0" else (grouping or sorted_row_groups)(reader)
         result.bytes_written = run_pipeline(batches, transform, writer)
     result.records_read = reader.records_read
     result.records_loaded = writer.rows

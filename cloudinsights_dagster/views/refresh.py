@@ -161,7 +161,8 @@ def _objects(
 def _read(paths: list[str], columns: list[str] | None = None) -> pa.Table | None:
     if not paths:
         return None
-    dataset = pads.dataset(paths, format="parquet")
+    # Each file once: after compaction (flowlogs/table.py) many objects share one file.
+    dataset = pads.dataset(list(dict.fromkeys(paths)), format="parquet")
     if columns is not None:
         columns = [c for c in columns if c in dataset.schema.names]
     return dataset.to_table(columns=columns)

@@ -79,6 +79,7 @@ def test_definitions_snapshot():
     repo = defs.get_repository_def()
     assert sorted(key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()) == [
         "config_changes",
+        "flow_records_compacted",
         "flowlog_records",
         "integration_status",
         "inventory_snapshot",
@@ -86,6 +87,7 @@ def test_definitions_snapshot():
         "traffic_views",
     ]
     assert sorted(job.name for job in repo.get_all_jobs() if not job.name.startswith("__")) == [
+        "flowlog_compaction_job",
         "flowlog_job",
         "flowlog_quality_job",
         "flowlog_reconcile_job",
@@ -93,6 +95,7 @@ def test_definitions_snapshot():
         "status_job",
     ]
     assert sorted(s.name for s in repo.schedule_defs) == [
+        "flowlog_compaction_schedule",
         "flowlog_quality_schedule",
         "flowlog_reconcile_schedule",
         "inventory_schedule",
@@ -112,6 +115,7 @@ def test_definitions_snapshot():
         "inventory_snapshot": "inventory",
         "config_changes": "inventory",
         "flowlog_records": "flow_logs",
+        "flow_records_compacted": "flow_logs",
         "topology": "views",
         "traffic_views": "views",
         "integration_status": "status",
