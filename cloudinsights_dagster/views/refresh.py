@@ -26,6 +26,7 @@ import pyarrow.dataset as pads
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from cloudinsights_dagster.flowlogs.table import is_compacted, source_object
 from cloudinsights_dagster.inventory.store import inventory_as_of
 from cloudinsights_dagster.views import columnar
 from cloudinsights_dagster.views.caps import cap_reasons, cap_rejected, cap_throughput
@@ -303,24 +304,40 @@ class _Partials:
         self.from_files = 0
 
     def get(self, obj: _Object) -> Partial:
-        found = self._cache.get(obj.output_path)
+        # A compacted file (flowlogs/table.py) holds many objects' rows: one partial per object.
+        cache_key = (obj.output_path, obj.bucket, obj.key)
+        found = self._cache.get(cache_key)
         if found is not None:
             return found
+        compacted = is_compacted(obj.output_path)
         partial = None
         if self.base is not None:
             partial = read_partial(partial_path(self.base, obj.integration_id, obj.bucket, obj.key))
+            # Built at the object's last load, for its own file: compaction moves the rows, not
+            # the figures, so a partial of a compacted object stays valid if its counts agree.
             if partial is not None and (
-                partial.output_path != obj.output_path
+                (partial.output_path != obj.output_path and not compacted)
                 or (obj.records is not None and partial.records != obj.records)
             ):
                 partial = None  # built for another output: stale
         if partial is None:
-            records = _read([obj.output_path], list(VIEW_COLUMNS))
-            partial = partial_of(records, obj.output_path)
+            partial = partial_of(self._records_of(obj, compacted), obj.output_path)
         else:
             self.from_files += 1
-        self._cache[obj.output_path] = partial
+        self._cache[cache_key] = partial
         return partial
+
+    @staticmethod
+    def _records_of(obj: _Object, compacted: bool) -> pa.Table | None:
+        if not compacted:
+            return _read([obj.output_path], list(VIEW_COLUMNS))
+        records = _read([obj.output_path], [*VIEW_COLUMNS, "source_object"])
+        if records is None:
+            return None
+        mine = pc.equal(
+            records["source_object"].cast(pa.string()), source_object(obj.bucket, obj.key)
+        )
+        return records.filter(mine).drop_columns(["source_object"])
 
 
 def _in_windows(table: pa.Table, windows: set[datetime]) -> pa.Table:

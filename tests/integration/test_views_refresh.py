@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from cloudinsights_dagster.flowlogs.inventory_table import eni_table
 from cloudinsights_dagster.flowlogs.ledger import ObjectRef, upsert_object
 from cloudinsights_dagster.flowlogs.sample import Eni, flow_log_gzip, object_key, sample_records
+from cloudinsights_dagster.flowlogs.table import compact_day, is_compacted
 from cloudinsights_dagster.flowlogs.writer import process_object
 from cloudinsights_dagster.inventory.model import ApiOutcome, CollectionResult, ResourceRecord
 from cloudinsights_dagster.inventory.store import compute_pending_changes, record_snapshot
@@ -97,7 +98,9 @@ def deliver(registry, flows, tmp_path, name, rows, groups=("g1", "g2"), views_ba
     for group in groups:
         out = str(tmp_path / "out" / group / f"{name}.parquet")
         builder = PartialBuilder()
-        result = process_object(str(source), out, table, [ACCOUNT], on_batch=builder.add)
+        result = process_object(
+            str(source), out, table, [ACCOUNT], on_batch=builder.add, name=f"s3://bucket/{key}"
+        )
         if views_base is not None:
             assert builder.write_or_remove(
                 partial_path(views_base, flows[group], "bucket", key), result.out_path
@@ -246,6 +249,37 @@ def test_partials_and_columnar_views_give_the_record_figures(world):
     refresh_partition_views(registry.database_url, LOC, DAY, T0, views_base=base)
     assert columnar.read_view(base, "entity_throughput").num_rows == full.num_rows
     assert stored(registry.database_url, "g1") == expected(paths)
+
+
+def test_views_are_unchanged_by_compaction_with_or_without_partials(world):
+    """A compacted file holds many objects' rows: each object's partial still counts once, and
+    an object without a partial is read from the compacted file (its own rows only)."""
+    registry, flows, tmp_path = world
+    base = str(tmp_path / "flows")
+    start = int(T0.timestamp())
+    paths = [
+        deliver(registry, flows, tmp_path, name, rows, views_base=base)
+        for name, rows in (
+            ("a", sample_records(ACCOUNT, ENIS, start, 300, reject_share=0.5)),
+            ("b", sample_records(ACCOUNT, ENIS, start + 720, 300, seed=3, reject_share=0.5)),
+        )
+    ]
+    refresh_partition_views(registry.database_url, LOC, DAY, T0, views_base=base)
+    before = {g: stored(registry.database_url, g) for g in ("g1", "g2")}
+    assert before["g1"] == expected(paths)
+
+    reports = compact_day(registry.database_url, base, DAY)
+    assert sorted(r.objects for r in reports) == [2, 2]
+    assert all(is_compacted(r.output) for r in reports)
+    reports = refresh_partition_views(registry.database_url, LOC, DAY, T0, views_base=base)
+    assert [(r.objects, r.partials_used) for r in reports] == [(2, 2), (2, 2)]
+    assert {g: stored(registry.database_url, g) for g in ("g1", "g2")} == before
+
+    for partial in (tmp_path / "flows").rglob("*.arrow"):
+        partial.unlink()  # as an older load left it: records only
+    reports = refresh_partition_views(registry.database_url, LOC, DAY, T0, views_base=base)
+    assert [(r.objects, r.partials_used) for r in reports] == [(2, 0), (2, 0)]
+    assert {g: stored(registry.database_url, g) for g in ("g1", "g2")} == before
 
 
 def test_refreshes_of_one_location_are_serialized(database_url):
