@@ -22,6 +22,7 @@ from cloudinsights_dagster.jobs import (
 )
 from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResource
 from cloudinsights_dagster.schedules.inventory import inventory_schedule
+from cloudinsights_dagster.schedules.retention import run_retention_job, run_retention_schedule
 from cloudinsights_dagster.sensors.flowlogs import flowlog_queue_sensor, topic_subscription_sensor
 from cloudinsights_dagster.sensors.locations import location_sync_sensor
 from cloudinsights_dagster.sensors.status import monitoring_run_failure_sensor
@@ -36,12 +37,14 @@ defs = dg.Definitions(
         integration_status,
     ],
     asset_checks=[great_expectations_suite, notified_objects_complete],
-    jobs=[inventory_job, flowlog_job, flowlog_quality_job, flowlog_reconcile_job, status_job],
+    jobs=[inventory_job, flowlog_job, flowlog_quality_job, flowlog_reconcile_job, status_job]
+    + [run_retention_job],
     schedules=[
         inventory_schedule,
         status_schedule,
         flowlog_reconcile_schedule,
         flowlog_quality_schedule,
+        run_retention_schedule,
     ],
     sensors=[
         location_sync_sensor,
