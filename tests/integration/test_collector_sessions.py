@@ -52,14 +52,11 @@ def status_by_name(registry, now):
     return {v.integration.name: v for v in compute_status(registry, now, "g1")}
 
 
-def test_one_assume_role_per_role_and_every_request_counted(registry, moto_endpoint):
+def test_one_assume_role_per_role_and_every_request_counted(registry, moto_endpoint, monkeypatch):
     with FaultProxy(moto_endpoint) as proxy:
-        import os
-
-        os.environ["AWS_ENDPOINT_URL"] = proxy.url  # the monkeypatched value is restored after
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)  # the server counts what it sees
         sessions = aws.CollectorSessions(stats=aws.ApiStats(), budgets=aws.RateBudgets())
         reports = snapshot_locations(registry, keys_of(registry), T0, sessions)
-        os.environ["AWS_ENDPOINT_URL"] = moto_endpoint
     assert [r.error for r in reports] == [None, None, None]
     assert sessions.assume_role_calls == 2  # two roles, three locations
     assert proxy.seen["AssumeRole"] == 2
