@@ -89,3 +89,10 @@ format: setup
 
 clean:
 	rm -rf $(VENV) .cloudinsights .pytest_cache
+
+# Inventory runs as the schedule starts them (a process per run, moto, SQLite): fixed cost,
+# CPU per location, AWS requests and AssumeRole per location.
+.PHONY: bench-inventory
+bench-inventory: setup
+	mkdir -p bench-out
+	$(BIN)/python bench/bench_inventory_runs.py --json-out bench-out/inventory_runs.json

@@ -8,6 +8,8 @@ Every location first gets its baseline snapshot (one run over all of them, not m
 measured runs are steady-state ticks, as every tick after the first is.
 
   import_only        a process that imports Dagster and the code location, and exits
+  dagster_floor      the same, then a run of three trivial assets on the same instance: what
+                     any three-asset run costs here before it does any work
   run_1, run_N       a process running one inventory run of 1 / N locations
   per_location       (run_N - run_1) / (N - 1): the marginal cost of a location in a run
   fixed              run_1 - per_location: what a run costs whatever its size (imports
@@ -60,7 +62,19 @@ RUN_SCRIPT = textwrap.dedent(
     from cloudinsights_dagster.definitions import defs
     import_cpu, import_wall = cpu(), time.perf_counter() - started
     out = {"import_cpu": import_cpu, "import_wall": import_wall}
-    if sys.argv[1] != "import-only":
+    if sys.argv[1] == "floor":
+        # Dagster's own floor: a run of three trivial assets, in-process, on the same instance.
+        @dg.asset
+        def floor_a(): return dg.MaterializeResult(metadata={"n": 1})
+        @dg.asset(deps=[floor_a])
+        def floor_b(): return dg.MaterializeResult(metadata={"n": 1})
+        @dg.asset(deps=[floor_b])
+        def floor_c(): return dg.MaterializeResult(metadata={"n": 1})
+        floor = dg.Definitions(assets=[floor_a, floor_b, floor_c], jobs=[dg.define_asset_job(
+            "floor", executor_def=dg.in_process_executor)])
+        assert floor.resolve_job_def("floor").execute_in_process(
+            instance=dg.DagsterInstance.get()).success
+    elif sys.argv[1] != "import-only":
         first, last, at, profile = sys.argv[1:5]
         from cloudinsights_dagster.run_time import SNAPSHOT_TIME_TAG
         tags = {"dagster/asset_partition_range_start": first,
@@ -182,10 +196,11 @@ def main() -> int:
 
         print("baseline tick over every location (not measured)", file=sys.stderr)
         run(keys[0], keys[-1])
-        imports, one, many = [], [], []
+        imports, floors, one, many = [], [], [], []
         for i in range(args.repeat):
             print(f"repeat {i + 1}/{args.repeat}", file=sys.stderr)
             imports.append(_process(env, "import-only"))
+            floors.append(_process(env, "floor"))
             one.append(run(keys[0], keys[0]))
             many.append(run(keys[0], keys[-1]))
         profile_path = None
@@ -221,6 +236,7 @@ def main() -> int:
         "repeat": args.repeat,
         "load_average": os.getloadavg(),
         "import_only": {"cpu_s": import_cpu, "wall_s": _median(imports, "wall")},
+        "dagster_floor": {"cpu_s": _median(floors, "cpu"), "wall_s": _median(floors, "wall")},
         "run_1": {"cpu_s": _median(one, "cpu"), "wall_s": _median(one, "wall")},
         f"run_{n}": {"cpu_s": _median(many, "cpu"), "wall_s": _median(many, "wall")},
         "per_location": {"cpu_s": round(per_loc_cpu, 4), "wall_s": round(per_loc_wall, 4)},
@@ -238,6 +254,7 @@ def main() -> int:
     }
     rows = [
         ("process that only imports", report["import_only"]),
+        ("the same + a run of 3 trivial assets (Dagster's floor)", report["dagster_floor"]),
         ("run of 1 location", report["run_1"]),
         (f"run of {n} locations", report[f"run_{n}"]),
         ("per location", report["per_location"]),

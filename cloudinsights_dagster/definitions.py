@@ -27,6 +27,7 @@ from cloudinsights_dagster.jobs import (
 )
 from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResource
 from cloudinsights_dagster.schedules.inventory import inventory_schedule
+from cloudinsights_dagster.schedules.retention import run_retention_job, run_retention_schedule
 from cloudinsights_dagster.sensors.flowlogs import flowlog_queue_sensor, topic_subscription_sensor
 from cloudinsights_dagster.sensors.locations import location_sync_sensor
 from cloudinsights_dagster.sensors.status import monitoring_run_failure_sensor
@@ -49,6 +50,7 @@ defs = dg.Definitions(
         flowlog_reconcile_job,
         status_job,
         flowlog_compaction_job,
+        run_retention_job,
     ],
     schedules=[
         inventory_schedule,
@@ -56,6 +58,7 @@ defs = dg.Definitions(
         flowlog_reconcile_schedule,
         flowlog_quality_schedule,
         flowlog_compaction_schedule,
+        run_retention_schedule,
     ],
     sensors=[
         location_sync_sensor,

@@ -26,6 +26,15 @@ def check_trust_relationship(role_arn: str, external_id: str) -> TrustCheck:
         aws.assume_role_once(target, duration_seconds=900)
     except (ClientError, BotoCoreError) as exc:
         error = aws.error_message(exc)
+        problem = aws.collector_problem(exc)
+        if problem is not None:  # the collector's own credentials or network, not the role
+            return TrustCheck(
+                ok=False,
+                role_arn=role_arn,
+                aws_error=error,
+                message=f"could not test role {role_arn}: {problem.summary} ({error}). "
+                f"Fix: {problem.fix}",
+            )
         if aws.classify_error(exc) != "denied":
             return TrustCheck(
                 ok=False,

@@ -24,12 +24,15 @@ REFERENTIAL = "references_resolve"
 DUPLICATES = "no_duplicate_ids"
 
 
-def _check(name: str, outcome: checks.CheckOutcome, severity: dg.AssetCheckSeverity):
+def _check(
+    name: str, outcome: checks.CheckOutcome, severity: dg.AssetCheckSeverity, **figures: int
+):
     return dg.AssetCheckResult(
         check_name=name,
         passed=outcome.passed,
         severity=severity,
         metadata={
+            **figures,
             "problems": len(outcome.problems),
             "details": dg.MetadataValue.md(
                 "\n".join(f"- {p}" for p in outcome.problems[:SUMMARY_ROWS]) or "none"
@@ -162,7 +165,16 @@ def inventory_snapshot(
             "summary": dg.MetadataValue.md("\n\n".join(summary)),
         },
         check_results=[
-            _check(COMPLETENESS, completeness, dg.AssetCheckSeverity.WARN),
+            # A run's check evaluation is stored once per run, not per partition: the place for
+            # the run's AWS figures.
+            _check(
+                COMPLETENESS,
+                completeness,
+                dg.AssetCheckSeverity.WARN,
+                aws_requests=stats.total_requests,
+                aws_throttles=stats.total_throttles,
+                assume_role_calls=sessions.assume_role_calls,
+            ),
             _check(REFERENTIAL, referential, dg.AssetCheckSeverity.WARN),
             _check(DUPLICATES, duplicates, dg.AssetCheckSeverity.ERROR),
         ],

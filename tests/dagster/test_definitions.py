@@ -92,6 +92,7 @@ def test_definitions_snapshot():
         "flowlog_quality_job",
         "flowlog_reconcile_job",
         "inventory_job",
+        "run_retention_job",
         "status_job",
     ]
     assert sorted(s.name for s in repo.schedule_defs) == [
@@ -99,6 +100,7 @@ def test_definitions_snapshot():
         "flowlog_quality_schedule",
         "flowlog_reconcile_schedule",
         "inventory_schedule",
+        "run_retention_schedule",
         "status_schedule",
     ]
     assert sorted(s.name for s in repo.sensor_defs) == [

@@ -52,14 +52,11 @@ def status_by_name(registry, now):
     return {v.integration.name: v for v in compute_status(registry, now, "g1")}
 
 
-def test_one_assume_role_per_role_and_every_request_counted(registry, moto_endpoint):
+def test_one_assume_role_per_role_and_every_request_counted(registry, moto_endpoint, monkeypatch):
     with FaultProxy(moto_endpoint) as proxy:
-        import os
-
-        os.environ["AWS_ENDPOINT_URL"] = proxy.url  # the monkeypatched value is restored after
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)  # the server counts what it sees
         sessions = aws.CollectorSessions(stats=aws.ApiStats(), budgets=aws.RateBudgets())
         reports = snapshot_locations(registry, keys_of(registry), T0, sessions)
-        os.environ["AWS_ENDPOINT_URL"] = moto_endpoint
     assert [r.error for r in reports] == [None, None, None]
     assert sessions.assume_role_calls == 2  # two roles, three locations
     assert proxy.seen["AssumeRole"] == 2
@@ -233,3 +230,20 @@ def test_collector_problem_classification():
         aws.collector_problem_in_text("NoCredentialsError: Unable to locate credentials")
         is aws.NO_CREDENTIALS
     )
+
+
+def test_integration_test_names_the_collectors_own_problem(moto_endpoint, monkeypatch, tmp_path):
+    """`cloudinsights integrations test`: a collector without credentials is not told to fix
+    the customer's trust policy."""
+    from cloudinsights_dagster.trust import check_trust_relationship
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    check = check_trust_relationship(ROLE_A, "ext-id-123456")
+    assert not check.ok
+    assert "the collector has no AWS credentials" in check.message
+    assert "aws sts get-caller-identity" in check.message
+    assert "trust policy" not in check.message
