@@ -138,6 +138,7 @@ def test_definitions_wiring_snapshot():
         "config_changes": ["inventory_snapshot"],
         "topology": ["config_changes"],
         "flowlog_records": ["inventory_snapshot"],
+        "flow_records_compacted": ["flowlog_records"],
         "traffic_views": ["config_changes", "flowlog_records"],
         "integration_status": ["config_changes", "traffic_views"],
     }
@@ -168,12 +169,16 @@ def test_definitions_wiring_snapshot():
         "flowlog_quality_job": ([], ["great_expectations_suite"]),
         "flowlog_reconcile_job": ([], ["notified_objects_complete"]),
         "status_job": (["integration_status"], []),
+        "flowlog_compaction_job": (["flow_records_compacted"], []),
+        "run_retention_job": ([], []),  # an op job: it deletes runs, it makes no asset
     }
     assert {s.name: (s.job_name, s.cron_schedule) for s in repo.schedule_defs} == {
         "inventory_schedule": ("inventory_job", "*/5 * * * *"),
         "status_schedule": ("status_job", "*/5 * * * *"),
         "flowlog_reconcile_schedule": ("flowlog_reconcile_job", "30 1 * * *"),
         "flowlog_quality_schedule": ("flowlog_quality_job", "0 3 * * *"),
+        "flowlog_compaction_schedule": ("flowlog_compaction_job", "0 4 * * *"),
+        "run_retention_schedule": ("run_retention_job", "15 4 * * *"),
     }
     sensor_targets = {
         s.name: sorted(t.job_name for t in s.targets) for s in repo.sensor_defs if s.targets
