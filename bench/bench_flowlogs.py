@@ -551,6 +551,10 @@ def main(argv: list[str] | None = None) -> int:
         best["records_per_s"] = args.records / best["seconds"]
         best["peak_rss_bytes"] = max(r["peak_rss_bytes"] for r in variant_runs)
         best["runs_seconds"] = [round(r["seconds"], 3) for r in variant_runs]
+        cpu = sorted(r["cpu_seconds"] for r in variant_runs if r.get("cpu_seconds") is not None)
+        if cpu:  # CPU time varies less with the machine's load than wall time: the median
+            best["cpu_seconds"] = cpu[len(cpu) // 2]
+            best["runs_cpu_seconds"] = [round(c, 3) for c in cpu]
         results[variant] = best
 
     report = _report(results, args, flows_path)
@@ -570,6 +574,12 @@ def _ratio(results: dict, a: str, b: str, invert: bool = False) -> float | None:
     if invert:
         return results[a]["seconds"] / results[b]["seconds"]
     return results[a]["records_per_s"] / results[b]["records_per_s"]
+
+
+def _cpu_ratio(results: dict, a: str, b: str) -> float | None:
+    if results.get(a, {}).get("cpu_seconds") and results.get(b, {}).get("cpu_seconds"):
+        return round(results[a]["cpu_seconds"] / results[b]["cpu_seconds"], 3)
+    return None
 
 
 def _report(results: dict, args, flows_path: Path) -> dict:
@@ -606,6 +616,7 @@ def _report(results: dict, args, flows_path: Path) -> dict:
                 "records_per_s": round(v["records_per_s"]),
                 "peak_rss_mib": round(v["peak_rss_bytes"] / 2**20),
                 "runs_seconds": v["runs_seconds"],
+                "runs_cpu_seconds": v.get("runs_cpu_seconds"),
                 **{
                     x: v[x]
                     for x in (
@@ -627,6 +638,10 @@ def _report(results: dict, args, flows_path: Path) -> dict:
             # records/s of today's encoding over the one before it, in this run (>= ~0.97:
             # no slower within the noise of best-of-N on a shared machine).
             "end_to_end_vs_end_to_end_v0": e2e_vs_v0 and round(e2e_vs_v0, 3),
+            # The same in CPU: v0's median CPU seconds over this encoding's (>= 1: no more CPU).
+            "end_to_end_v0_cpu_vs_end_to_end_cpu": _cpu_ratio(
+                results, "end_to_end_v0", "end_to_end"
+            ),
             "output_vs_source_gzip": out_vs_source and round(out_vs_source, 3),
             "output_v0_vs_source_gzip": results.get("end_to_end_v0", {}).get("output_bytes")
             and round(results["end_to_end_v0"]["output_bytes"] / size, 3),
@@ -720,7 +735,8 @@ def _table(report: dict) -> str:
     lines = [
         f"{report['records']:,} records, {report['compressed_bytes'] / 1e6:.0f} MB gzip, "
         f"{report['enis']:,} ENIs, {report['cpus']} CPUs, best of {report['repeat']}, "
-        f"gzip inflater: {report['inflater']}, text parser: {report['text_parser']}",
+        f"gzip inflater: {report['inflater']}, text parser: {report['text_parser']}; "
+        "seconds: the best run, CPU s: the median run (every thread)",
         f"{'variant':66s} {'seconds':>8s} {'CPU s':>6s} {'records/s':>11s} {'peak RSS':>9s}",
     ]
     for v in report["variants"].values():
