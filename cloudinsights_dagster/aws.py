@@ -182,6 +182,9 @@ class _UniquePaths(list):
 
 
 _MODELS: dict[tuple[str, str | None], Any] = {}
+# Client classes that boto3 sessions customize when they are built (S3's upload_file and
+# download_file...): built per session, or a plain botocore session's class would lose them.
+_SESSION_CUSTOMIZED_CLASSES = frozenset({"s3"})
 _CLASSES: dict[tuple[str, int], type] = {}
 
 
@@ -209,7 +212,7 @@ def _cache_client_classes() -> None:
         return found
 
     def cached_class(self, service_name, service_model):
-        if self._loader is not _SHARED_LOADER:
+        if self._loader is not _SHARED_LOADER or service_name in _SESSION_CUSTOMIZED_CLASSES:
             return create_class(self, service_name, service_model)
         key = (service_name, id(service_model))
         with _SHARED_LOADER_LOCK:

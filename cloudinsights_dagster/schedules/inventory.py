@@ -4,6 +4,7 @@ import dagster as dg
 
 from cloudinsights_dagster import partitions, tags
 from cloudinsights_dagster.jobs import inventory_job
+from cloudinsights_dagster.schedules.inventory_backlog import without_waiting_chunks
 
 # 200 locations -> 4 runs per tick; each run collects several locations in parallel.
 LOCATIONS_PER_RUN = 50
@@ -39,4 +40,6 @@ def inventory_schedule(context: dg.ScheduleEvaluationContext):
     if not keys:
         return dg.SkipReason("no locations yet: register an inventory integration")
     scheduled = context.scheduled_execution_time.isoformat()
-    return chunk_runs(list(keys), LOCATIONS_PER_RUN, scheduled)
+    return without_waiting_chunks(
+        context.instance, inventory_job.name, chunk_runs(list(keys), LOCATIONS_PER_RUN, scheduled)
+    )
