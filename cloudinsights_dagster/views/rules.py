@@ -260,6 +260,9 @@ class _Table:
     start: np.ndarray
     end: np.ndarray
     labels: list  # row -> SgRule / AclEntry
+    # Protocol and port as one range of probe keys (see _probe_keys): one test per pair.
+    key_lo: np.ndarray | None = None
+    key_hi: np.ndarray | None = None
 
 
 @dataclass
@@ -301,7 +304,26 @@ def _table(rows_per_slot: list[list], group_codes: dict[str, int], acl: bool) ->
         t.fam[i], t.net_hi[i], t.net_lo[i], t.mask_hi[i], t.mask_lo[i] = fam, nh, nl, mh, ml
         if acl:
             t.allow[i] = r.allow
+    # Protocol -1 matches everything; TCP and UDP their port range; any other protocol number
+    # all of its ports.
+    ported = (t.proto == 6) | (t.proto == 17)
+    every = t.proto == -1
+    base = t.proto << _PORT_BITS
+    t.key_lo = np.where(every, np.iinfo(np.int64).min, np.where(ported, base + t.lo + 1, base))
+    t.key_hi = np.where(
+        every,
+        np.iinfo(np.int64).max,
+        np.where(ported, base + t.hi + 1, base + (1 << _PORT_BITS) - 1),
+    )
     return t
+
+
+_PORT_BITS = 17  # port + 1 (0 for no port) below the protocol number
+
+
+def _probe_keys(p: Probes) -> np.ndarray:
+    """(protocol, port) of each probe as one int64, in the ranges of _Table.key_lo/key_hi."""
+    return (p.protocol.astype(np.int64) << _PORT_BITS) + (np.maximum(p.port, -1) + 1)
 
 
 def compile_rule_sets(sets: Sequence[RuleSet]) -> Compiled:
@@ -397,6 +419,7 @@ def first_match(compiled: Compiled, table: str, p: Probes, egress: np.ndarray | 
     start, count = t.start[slot], t.end[slot] - t.start[slot]
     out = np.full(len(p), -1, np.int64)
     membership = _membership(compiled, p) if table == "sg" else None
+    keys = _probe_keys(p)
     pos = 0
     n = len(p)
     while pos < n:
@@ -408,9 +431,8 @@ def first_match(compiled: Compiled, table: str, p: Probes, egress: np.ndarray | 
         total = int(c.sum())
         if total:
             probe = np.repeat(idx, c)
-            offsets = np.repeat(np.cumsum(c) - c, c)
-            row = np.repeat(start[idx], c) + (np.arange(total) - offsets)
-            match = _matches(t, row, p, probe, membership)
+            row = np.arange(total) + np.repeat(start[idx] - (np.cumsum(c) - c), c)
+            match = _matches(t, row, p, probe, keys, membership)
             candidate = np.where(match, row, np.iinfo(np.int64).max)
             nonempty = c > 0
             best = np.minimum.reduceat(candidate, (np.cumsum(c) - c)[nonempty])
@@ -421,14 +443,10 @@ def first_match(compiled: Compiled, table: str, p: Probes, egress: np.ndarray | 
     return out
 
 
-def _matches(t: _Table, row, p: Probes, probe, membership) -> np.ndarray:
+def _matches(t: _Table, row, p: Probes, probe, keys, membership) -> np.ndarray:
     # The cheap protocol and port test first; the address test only on the pairs that pass.
-    proto = t.proto[row]
-    pp = p.protocol[probe]
-    ok = (proto == -1) | (proto == pp)
-    ported = (proto == 6) | (proto == 17)
-    port = p.port[probe]
-    ok &= ~ported | ((port >= t.lo[row]) & (port <= t.hi[row]))
+    k = keys[probe]
+    ok = (k >= t.key_lo[row]) & (k <= t.key_hi[row])
     sel = np.flatnonzero(ok)
     if not len(sel):
         return ok
