@@ -139,7 +139,7 @@ def parameters(query: Query, source: Source, day: str | date, **values) -> dict:
     """The query's named parameters for a day (and its own, e.g. vpc=..., location=...)."""
     first = date.fromisoformat(day) if isinstance(day, str) else day
     start = datetime(first.year, first.month, first.day, tzinfo=UTC)
-    params = {"day_start": start, "day_end": start + timedelta(days=1)}
+    params: dict[str, object] = {"day_start": start, "day_end": start + timedelta(days=1)}
     if source.partitioned:
         params.update(day=first, next_day=first + timedelta(days=1))
         if query.by_location:

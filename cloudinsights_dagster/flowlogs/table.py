@@ -48,6 +48,7 @@ import os
 import posixpath
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TypeGuard, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -100,8 +101,8 @@ def source_object(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
-def is_compacted(path: str | None) -> bool:
-    return bool(path) and posixpath.basename(path).startswith(COMPACTED_PREFIX)
+def is_compacted(path: str | None) -> TypeGuard[str]:
+    return path is not None and posixpath.basename(path).startswith(COMPACTED_PREFIX)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,7 +125,7 @@ def object_output(database_url: str, base: str, claimed: Claimed) -> str:
     with session_scope(database_url) as session:
         row = session.get(s.FlowLogObject, claimed.id)
         current = None if row is None else row.output_path
-        if not is_compacted(current) or current == path:
+        if row is None or not is_compacted(current) or current == path:
             return path
         _lock_file_rows(session, current)
         _rewrite_without(current, {source_object(claimed.bucket, claimed.key)})
@@ -268,8 +269,8 @@ def compact_partition(
                     s.FlowLogObject.status == "loaded",
                 )
                 .values(output_path=target)
-            ).rowcount
-            if updated != 1:
+            )
+            if cast(sa.CursorResult, updated).rowcount != 1:
                 raise CompactionConflict(
                     f"s3://{m.bucket}/{m.object_key} changed during the compaction of "
                     f"{location_key} {day}; nothing was changed, run it again"
@@ -359,7 +360,9 @@ def _delete_orphans(
                 s.FlowLogObject.output_path.is_not(None),
             )
         ).all()
-    referenced = {p[len("s3://") :] if p.startswith("s3://") else os.path.abspath(p) for p in paths}
+    referenced = {
+        p[len("s3://") :] if p.startswith("s3://") else os.path.abspath(p) for p in paths if p
+    }
     outer = {
         c: (f"s3://{c}" if folder.startswith("s3://") else c)
         for c in candidates

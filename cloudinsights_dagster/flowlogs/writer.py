@@ -165,7 +165,9 @@ def _leaves(field: pa.Field) -> list[tuple[str, pa.DataType]]:
     return [(field.name, t)]
 
 
-def _column_options(schema: pa.Schema, compression: str | None, profile: str = "object") -> dict:
+def _column_options(
+    schema: pa.Schema, compression: str | dict[str, str] | None, profile: str = "object"
+) -> dict:
     """ParquetWriter options per column (see the constants above). `compression`, when given,
     is one codec for every column instead. `profile` "compacted" is for files written once a
     night that span a whole day (COMPACTED_*): their start/end are mostly distinct, so delta
@@ -215,7 +217,7 @@ _V0_DELTA = ("srcport", "dstport", "packets", "bytes", "protocol", "tcp_flags", 
 _V0_STATISTICS = ("start", "end", "account_id", "log_status", "action")
 
 
-def _v0_column_options(schema: pa.Schema, compression: str | None) -> dict:
+def _v0_column_options(schema: pa.Schema, compression: str | dict[str, str] | None) -> dict:
     """The encoding before the table (issue 11): snappy on dictionaries, nothing elsewhere."""
     leaves = [leaf for f in schema for leaf in _leaves(f)]
     delta = {
@@ -605,8 +607,9 @@ def write_parsed(
 def _reader(stream: Source | FlowLogReader, name: str | None, block_size: int | None):
     if isinstance(stream, FlowLogReader):
         return stream
-    kw = {} if block_size is None else {"block_size": block_size}
-    return open_flow_log(stream, name=name, **kw)
+    if block_size is None:
+        return open_flow_log(stream, name=name)
+    return open_flow_log(stream, name=name, block_size=block_size)
 
 
 def _result(reader: FlowLogReader, out_path: str) -> ProcessResult:
