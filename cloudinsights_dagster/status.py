@@ -154,8 +154,8 @@ def inventory_status(
     for key, snap in sorted(seen.items()):
         bad = [o for o in snap.api_outcomes if o["outcome"] != "ok"]
         timeliness += snapshot_timeliness(session, key, snap, now)
-        if problems.get(key) is not None:
-            reasons.append(f"{key}: {problems[key].summary}")
+        if (problem := problems.get(key)) is not None:
+            reasons.append(f"{key}: {problem.summary}")
         elif key in assume_failed:
             reasons.append(f"{key}: the role cannot be assumed in this region")
         elif bad:

@@ -37,7 +37,7 @@ def integration_status(
     store_status(registry, views, now)
     retention_days = load_settings().log_retention_days
     pruned = prune_logs(warehouse.url, now - timedelta(days=retention_days))
-    counts = Counter(view.status for view in views)
+    counts: Counter[str] = Counter(view.status for view in views)
     rows = [
         (
             v.integration.account_group,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from cloudinsights_dagster import aws, catalog
 from cloudinsights_dagster.integration_logs import LogEntry, add_logs
@@ -96,6 +97,10 @@ def _collect_one(
             if exc.problem is not None:
                 break  # the collector's own problem: no other role would do better
             continue
+
+        def client(service: str, t: aws.RoleTarget = target, loc: Location = location) -> Any:
+            return sessions.client(t, service, loc.region, loc.account_id)
+
         return (
             collect_location(
                 None,
@@ -103,9 +108,7 @@ def _collect_one(
                 location.region,
                 disabled,
                 max_workers=api_threads,
-                client_factory=lambda service, t=target, loc=location: sessions.client(
-                    t, service, loc.region, loc.account_id
-                ),
+                client_factory=client,
             ),
             None,
         )

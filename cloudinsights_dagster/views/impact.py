@@ -164,7 +164,7 @@ def _implicit_subnets(main: Mapping, records: list[ResourceRecord], enis: list[d
         for r in records
         if r.resource_type == "subnet" and r.data.get("vpc_id") == vpc_id
     } | {e["subnet_id"] for e in enis if e.get("vpc_id") == vpc_id and e.get("subnet_id")}
-    explicit = set()
+    explicit: set[str] = set()
     for r in records:
         if r.resource_type == "route_table" and r.data.get("vpc_id") == vpc_id:
             explicit.update(r.data.get("subnet_ids") or ())
@@ -245,9 +245,13 @@ def change_impact(
     level = [per_window[w]["rejected_flows"] for w in seen if w < change_window]
     noise = max(1.0, SIGNIFICANT * (sum(level) / len(level))) if level else 1.0
     significant = shift is not None and abs(shift) >= noise
-    explains = significant and (
-        (shift > 0 and effect in ("raise", "either"))
-        or (shift < 0 and effect in ("lower", "either"))
+    explains = (
+        significant
+        and shift is not None
+        and (
+            (shift > 0 and effect in ("raise", "either"))
+            or (shift < 0 and effect in ("lower", "either"))
+        )
     )
     score = abs(shift) / (1 + distance) if explains and shift is not None else 0.0
     return {

@@ -866,7 +866,8 @@ def _order(keys: list[np.ndarray]) -> np.ndarray:
             if current is not None:
                 packed.append(current)
             current, radix = key - low, span
-    packed.append(current)
+    if current is not None:
+        packed.append(current)
     return np.lexsort(packed)  # lexsort: last key most significant
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -118,6 +118,13 @@ class _Object:
     records: int | None
 
 
+def _object(values: Sequence) -> _Object:
+    """An _Object of a row of _OBJECT_COLUMNS (the queries select loaded objects only, so the
+    output path is set)."""
+    output_path, integration_id, bucket, key, records = values
+    return _Object(str(output_path), int(integration_id), str(bucket), str(key), records)
+
+
 _OBJECT_COLUMNS = (
     s.FlowLogObject.output_path,
     s.FlowLogObject.integration_id,
@@ -144,7 +151,7 @@ def _objects(
     )
     by_day = sa.and_(s.FlowLogObject.first_start.is_(None), s.FlowLogObject.day.in_(sorted(days)))
     return [
-        _Object(*row)
+        _object(row)
         for row in session.execute(
             sa.select(*_OBJECT_COLUMNS)
             .where(
@@ -220,7 +227,7 @@ def refresh_run_views(
         group_integrations = _flowlogs_integrations_by_group(session)
     objects: dict[tuple[int, str], list[_Object]] = defaultdict(list)
     for *columns, location_key, group_id in rows:
-        objects[(group_id, location_key)].append(_Object(*columns))
+        objects[(group_id, location_key)].append(_object(columns))
     return [
         _refresh_group(
             database_url,
@@ -258,7 +265,7 @@ def refresh_partition_views(
         group_integrations = _flowlogs_integrations_by_group(session)
     by_group: dict[int, list[_Object]] = defaultdict(list)
     for *columns, group_id in rows:
-        by_group[group_id].append(_Object(*columns))
+        by_group[group_id].append(_object(columns))
     return [
         _refresh_group(
             database_url,
@@ -300,7 +307,7 @@ class _Partials:
 
     def __init__(self, views_base: str | None):
         self.base = views_base
-        self._cache: dict[str, Partial] = {}
+        self._cache: dict[tuple[str, str, str], Partial] = {}
         self.from_files = 0
 
     def get(self, obj: _Object) -> Partial:

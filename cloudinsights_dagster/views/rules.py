@@ -91,7 +91,7 @@ def parse_addresses(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray
         index = np.flatnonzero(v4)
         fam[index], lo[index] = 4, value
     for i in np.flatnonzero(~v4):
-        f, h, low = parse_address(texts[i])
+        f, h, low = parse_address(texts[int(i)])
         fam[i], hi[i], lo[i] = f, h, low
     return fam, hi, lo
 
@@ -115,7 +115,7 @@ def parse_cidr(text: str) -> tuple[int, int, int, int, int]:
     )
 
 
-def _ports(proto: int, from_port: object, to_port: object) -> tuple[int, int]:
+def _ports(proto: int, from_port: int | str | None, to_port: int | str | None) -> tuple[int, int]:
     """The port range a rule matches (-1/None means all; ICMP and other protocols: all)."""
     if proto not in (6, 17):
         return 0, 65535
@@ -282,14 +282,19 @@ def _table(rows_per_slot: list[list], group_codes: dict[str, int], acl: bool) ->
     end = np.cumsum(counts)
     n = len(rows)
     t = _Table(
-        *(np.zeros(n, np.int64) for _ in range(3)),
-        np.zeros(n, np.int8),
-        *(np.zeros(n, np.uint64) for _ in range(4)),
-        np.full(n, -1, np.int64),
-        np.ones(n, bool),
-        end - counts,
-        end,
-        rows,
+        proto=np.zeros(n, np.int64),
+        lo=np.zeros(n, np.int64),
+        hi=np.zeros(n, np.int64),
+        fam=np.zeros(n, np.int8),
+        net_hi=np.zeros(n, np.uint64),
+        net_lo=np.zeros(n, np.uint64),
+        mask_hi=np.zeros(n, np.uint64),
+        mask_lo=np.zeros(n, np.uint64),
+        group=np.full(n, -1, np.int64),
+        allow=np.ones(n, bool),
+        start=end - counts,
+        end=end,
+        labels=rows,
     )
     cidrs: dict[str, tuple] = {}
     for i, r in enumerate(rows):
@@ -446,6 +451,7 @@ def first_match(compiled: Compiled, table: str, p: Probes, egress: np.ndarray | 
 def _matches(t: _Table, row, p: Probes, probe, keys, membership) -> np.ndarray:
     # The cheap protocol and port test first; the address test only on the pairs that pass.
     k = keys[probe]
+    assert t.key_lo is not None and t.key_hi is not None, "keys are set when the table is built"
     ok = (k >= t.key_lo[row]) & (k <= t.key_hi[row])
     sel = np.flatnonzero(ok)
     if not len(sel):
@@ -506,7 +512,7 @@ def evaluate(
     entries in the probe's direction (stateless: the response needs its own allow)."""
     sg_row = first_match(compiled, "sg", p)
     as_response = np.zeros(len(p), bool)
-    if response is not None and response.any():
+    if response is not None and response_port is not None and response.any():
         idx = np.flatnonzero(response & (sg_row < 0))
         if len(idx):
             reverse = p.take(idx, port=response_port[idx])

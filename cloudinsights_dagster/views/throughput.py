@@ -243,10 +243,12 @@ def group_sums(
             counts = np.bincount(part, minlength=key_space)
             present |= counts > 0
             for total, m in zip(totals, measures, strict=True):
-                total += counts if m[i] is None else _bincount(part, m[i], key_space)
+                values = m[i]
+                total += counts if values is None else _bincount(part, values, key_space)
         unique = np.flatnonzero(present)
         return unique, [t[unique] for t in totals]
-    out_keys, out_sums = [], [[] for _ in range(n_measures)]
+    out_keys: list[np.ndarray] = []
+    out_sums: list[list[np.ndarray]] = [[] for _ in range(n_measures)]
     for i, part in enumerate(keys):
         if not len(part):
             continue
@@ -433,7 +435,8 @@ def _aggregate(
         raise ValueError("too many windows x entities for one aggregation: split the input")
     base = w_index * n_entities
     direction_action = direction * 2 + action
-    keys, measures = [], [[], [], []]
+    keys: list[np.ndarray] = []
+    measures: list[list[np.ndarray | None]] = [[], [], []]
     for (_, codes, _), offset in zip(ranked_entities, offsets[:-1], strict=True):
         rows = np.flatnonzero(codes >= 0)
         keys.append((base[rows] + offset + codes[rows]) * 4 + direction_action[rows])

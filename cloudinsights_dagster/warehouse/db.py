@@ -58,7 +58,8 @@ _REVISION = re.compile(r"^(down_)?revision(?:: [^=]+)? = (?:\"([^\"]+)\"|None)",
 def head_revision() -> str | None:
     """The newest migration, read from the scripts' ``revision`` / ``down_revision`` lines
     (alembic itself costs ~0.15 CPU-s to import, in every run process)."""
-    revisions, parents = set(), set()
+    revisions: set[str] = set()
+    parents: set[str] = set()
     for script in MIGRATIONS_DIR.joinpath("versions").glob("*.py"):
         for down, value in _REVISION.findall(script.read_text()):
             if value:
