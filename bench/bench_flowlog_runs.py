@@ -270,6 +270,18 @@ def _process_object_baseline(registry, bodies, day: str, work: Path) -> dict:
     }
 
 
+def _drain_in_process(registry, day: str, work: Path, workers: int) -> dict:
+    """`drain_day` on the big objects in this process, without Dagster or the views: the run
+    loop's own speed (claims, GETs from moto, processing, ledger), `workers` objects at a time."""
+    from cloudinsights_dagster.flowlogs.process import drain_day
+
+    _reset(day)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    report = drain_day(registry, day, str(work / f"drain-{workers}"), "bench", workers=workers)
+    assert report.objects["loaded"] == report.claims, report.objects
+    return {"cpu": time.process_time() - cpu0, "wall": time.perf_counter() - wall0}
+
+
 def _median(figures: list[dict], key: str) -> float:
     return statistics.median(f[key] for f in figures)
 
@@ -300,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             print("timing runs ...", file=sys.stderr)
             # Interleaved repeats: machine noise falls on every figure alike.
             imports, floors, one, many, big, baseline = [], [], [], [], [], []
+            drains: dict[int, list[dict]] = {1: [], 2: []}
             for _ in range(args.repeat):
                 imports.append(_run_process(full_env, "import-only"))
                 floors.append(_run_process(full_env, "dagster-floor"))
@@ -307,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
                 many += _timed_runs(env, _day(1), 1)
                 big += _timed_runs(env, _day(2), 1)
                 baseline.append(_process_object_baseline(registry, bodies, _day(2), work))
+                for workers, figures in drains.items():
+                    figures.append(_drain_in_process(registry, _day(2), work, workers))
             if args.profile:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 for name, day in (("run_1_tiny", _day(0)), ("run_big", _day(2))):
@@ -345,6 +360,15 @@ def main(argv: list[str] | None = None) -> int:
         "process_object_same_objects": {
             "cpu_s": _median(baseline, "cpu"),
             "wall_s": _median(baseline, "wall"),
+        },
+        "drain_day_in_process": {
+            f"workers_{w}": {
+                "cpu_s": _median(f, "cpu"),
+                "wall_s": _median(f, "wall"),
+                "ratio_wall_vs_process_object": _median(baseline, "wall") / _median(f, "wall"),
+                "ratio_cpu_vs_process_object": _median(baseline, "cpu") / _median(f, "cpu"),
+            }
+            for w, f in drains.items()
         },
         "per_object_cost": {"cpu_ms": per_object * 1000, "wall_ms": per_object_wall * 1000},
         "run_fixed_cost": {
