@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -170,6 +169,8 @@ def _read(paths: list[str], columns: list[str] | None = None) -> pa.Table | None
     if not paths:
         return None
     # Each file once: after compaction (flowlogs/table.py) many objects share one file.
+    import pyarrow.dataset as pads  # here: it imports pandas (~0.2 CPU-s in every run process)
+
     dataset = pads.dataset(list(dict.fromkeys(paths)), format="parquet")
     if columns is not None:
         columns = [c for c in columns if c in dataset.schema.names]
