@@ -38,6 +38,7 @@ browser-deps:
 test: setup browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest -n 2 --dist loadfile
 
 # The parser's C fast path under AddressSanitizer + UBSan, with the parse tests and the fuzz
@@ -82,6 +83,7 @@ validate: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff format .

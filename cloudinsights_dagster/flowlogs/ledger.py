@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -321,7 +321,7 @@ def renew_leases(session: Session, run_id: str, ids: Iterable[int], until: datet
         )
         .values(lease_expires_at=until)
     )
-    return result.rowcount or 0
+    return cast(sa.CursorResult, result).rowcount or 0
 
 
 def finish_object(
@@ -432,7 +432,8 @@ def expired_leases(session: Session, integration_ids: Iterable[int], now: dateti
     ).all()
     if not rows:
         return 0, None, []
-    return len(rows), min(r[0] for r in rows), sorted({r[1] for r in rows if r[1]})
+    oldest = min((r[0] for r in rows if r[0] is not None), default=None)
+    return len(rows), oldest, sorted({r[1] for r in rows if r[1]})
 
 
 def sample_outputs(session: Session, day: str, max_records: int) -> tuple[list[str], int]:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -44,6 +45,9 @@ from cloudinsights_dagster.flowlogs.quality import QualityAccumulator
 from cloudinsights_dagster.integration_logs import LogEntry, add_logs
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.warehouse.db import session_scope
+
+if TYPE_CHECKING:  # pyarrow is imported by the stages that use it
+    import pyarrow as pa
 
 SessionFactory = Callable[[aws.RoleTarget, str], boto3.Session]
 Clock = Callable[[], datetime]
@@ -319,7 +323,7 @@ def drain_day(
     pool = ThreadPoolExecutor(workers, thread_name_prefix="flowlog-object")
 
     def work(claimed: Claimed, body: Future[bytes] | None):
-        part, logs = DrainReport(day), []
+        part, logs = DrainReport(day), list[LogEntry]()
         try:
             fetch = body.result if body is not None else _no_body
             outcome = _process_one(
@@ -436,13 +440,18 @@ def _process_one(
         body = fetch()  # the GET, started ahead by the run's prefetcher
         report.bytes_read += len(body)
         checked, views = QualityAccumulator(), PartialBuilder()
+
+        def feed(batch: pa.RecordBatch) -> None:  # the quality gate and the views' partials
+            checked.add(batch)
+            views.add(batch)
+
         result = process_object(
             body,
             out,
             indexes.index(reader.account_group, region),
             (),
             name=f"s3://{bucket}/{key}",
-            on_batch=lambda batch: (checked.add(batch), views.add(batch)),
+            on_batch=feed,
         )
     except (ClientError, BotoCoreError) as exc:
         error = aws.error_message(exc)
