@@ -47,6 +47,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The helpers the tests and benches share (flowlog_samples) are not in the package.
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -173,7 +175,7 @@ def _ledger(day: str) -> list:
 
 
 def _bodies(world, work: Path, count: int, records: int, day_offset: int) -> list[Path]:
-    from cloudinsights_dagster.flowlogs.sample import flow_log_gzip, sample_records
+    from flowlog_samples import flow_log_gzip, sample_records
 
     enis = runs_bench._enis(world)
     start = int(runs_bench.T0.timestamp()) + 86400 * day_offset + 600
@@ -186,7 +188,7 @@ def _bodies(world, work: Path, count: int, records: int, day_offset: int) -> lis
 
 
 def _keys(world, count: int, day_offset: int, tag: str) -> list[str]:
-    from cloudinsights_dagster.flowlogs.sample import object_key
+    from flowlog_samples import object_key
 
     start = int(runs_bench.T0.timestamp()) + 86400 * day_offset + 600
     return [

@@ -38,6 +38,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The helpers the tests and benches share (flowlog_samples) are not in the package.
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -168,8 +170,9 @@ def _world(work: Path):
 
 
 def _enis(world):
+    from flowlog_samples import enis_from_ec2
+
     from cloudinsights_dagster import aws
-    from cloudinsights_dagster.flowlogs.sample import enis_from_ec2
 
     ec2 = aws.client(aws.base_session(REGION), "ec2")
     return enis_from_ec2(ec2, world.eni_ids)
@@ -178,10 +181,10 @@ def _enis(world):
 def _upload_and_take_in(world, resources, instance, day_offset: int, count: int, records: int):
     """Upload `count` objects of a day (T0 + day_offset days) and take them in by the sensor."""
     import dagster as dg
+    from flowlog_samples import flow_log_gzip, object_key, sample_records
 
     from cloudinsights_dagster import aws
     from cloudinsights_dagster.definitions import defs
-    from cloudinsights_dagster.flowlogs.sample import flow_log_gzip, object_key, sample_records
     from cloudinsights_dagster.sensors.flowlogs import flowlog_queue_sensor
 
     s3 = aws.client(aws.base_session(REGION), "s3")

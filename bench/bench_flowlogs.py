@@ -41,6 +41,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 ROOT = Path(__file__).resolve().parents[1]
+# The helpers the tests and benches share (flowlog_samples) are not in the package.
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -654,9 +656,10 @@ def demo_files(out_dir: Path) -> dict:
     """Output bytes against source gzip bytes for files like the demo's (cloudinsights demo:
     three objects of 2,000 records from three ENIs), in both encodings, and as one compacted
     file (what the nightly compaction makes of them)."""
+    from flowlog_samples import Eni, flow_log_gzip, sample_records
+
     from cloudinsights_dagster.flowlogs import table, writer
     from cloudinsights_dagster.flowlogs.enrich import EniIndex
-    from cloudinsights_dagster.flowlogs.sample import Eni, flow_log_gzip, sample_records
 
     account = MONITORED_ACCOUNTS[0]
     enis = [

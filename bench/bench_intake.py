@@ -6,7 +6,7 @@ bench/moto_server.py (so the server's CPU is not the sensor's, and SQS stays con
 message at depth), and a SQLite warehouse in a temp dir. Topic, queue and bucket live in moto's
 account 123456789012. The queue is filled with SendMessageBatch: SNS envelopes around S3
 ObjectCreated events shaped like moto's, one object per message, keys from
-flowlogs/sample.py `object_key` (every key distinct, one monitored location, one day).
+tests/support/flowlog_samples.py `object_key` (every key distinct, one monitored location, one day).
 
 Per size, `--repeat` runs (fresh moto state, fresh warehouse); the median of each figure is
 reported: tick wall seconds, tick CPU seconds (time.process_time of this process: the sensor's
@@ -37,6 +37,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
+# The helpers the tests and benches share (flowlog_samples) are not in the package.
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -84,7 +86,7 @@ def s3_event_envelope(topic_arn: str, key: str, etag: str, size: int) -> str:
 
 
 def fill(sqs, queue_url: str, topic_arn: str, count: int, offset: int = 0) -> None:
-    from cloudinsights_dagster.flowlogs.sample import object_key
+    from flowlog_samples import object_key
 
     bodies = [
         s3_event_envelope(

@@ -37,10 +37,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 ROOT = Path(__file__).resolve().parents[1]
+# The helpers the tests and benches share (flowlog_samples) are not in the package.
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from cloudinsights_dagster.flowlogs.sample import CUSTOM_FORMAT  # noqa: E402
+from flowlog_samples import CUSTOM_FORMAT  # noqa: E402
 
 DAY = "2026-01-01"
 DAY_START = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
@@ -149,7 +151,7 @@ def generate(raw_dir: Path, locations: int, objects: int, records: int, enis: in
     """The day's objects as gzip files laid out like S3 (AWSLogs/<account>/vpcflowlogs/...)."""
     import gzip
 
-    from cloudinsights_dagster.flowlogs.sample import object_key
+    from flowlog_samples import object_key
 
     made = []
     for n in range(locations):

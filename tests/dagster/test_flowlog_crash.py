@@ -19,18 +19,18 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
 import sqlalchemy as sa
+from flowlog_samples import (
+    enis_from_ec2,
+    flow_log_gzip,
+    object_key,
+    sample_records,
+)
 
 from cloudinsights_dagster import aws, partitions
 from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
 from cloudinsights_dagster.definitions import defs
 from cloudinsights_dagster.demo.world import build_world
 from cloudinsights_dagster.flowlogs.queue import setup_queue
-from cloudinsights_dagster.flowlogs.sample import (
-    enis_from_ec2,
-    flow_log_gzip,
-    object_key,
-    sample_records,
-)
 from cloudinsights_dagster.flowlogs.subscriptions import subscribe_due_topics
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResource

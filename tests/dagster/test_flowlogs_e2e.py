@@ -11,6 +11,13 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
 import sqlalchemy as sa
+from flowlog_samples import (
+    DEFAULT_LIKE_FORMAT,
+    enis_from_ec2,
+    flow_log_gzip,
+    object_key,
+    sample_records,
+)
 
 from cloudinsights_dagster import aws, partitions
 from cloudinsights_dagster.assets.flowlogs import flowlog_records
@@ -18,13 +25,6 @@ from cloudinsights_dagster.assets.inventory import config_changes, inventory_sna
 from cloudinsights_dagster.assets.views import traffic_views
 from cloudinsights_dagster.demo.world import build_world
 from cloudinsights_dagster.flowlogs.queue import setup_queue, subscribe_topics
-from cloudinsights_dagster.flowlogs.sample import (
-    DEFAULT_LIKE_FORMAT,
-    enis_from_ec2,
-    flow_log_gzip,
-    object_key,
-    sample_records,
-)
 from cloudinsights_dagster.integration_logs import LogFilter, query_logs
 from cloudinsights_dagster.jobs import flowlog_job
 from cloudinsights_dagster.registry import Registry

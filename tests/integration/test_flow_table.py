@@ -14,6 +14,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from flowlog_samples import (
+    CUSTOM_FORMAT,
+    Eni,
+    flow_log_gzip,
+    object_key,
+    sample_records,
+)
 
 from cloudinsights_dagster.flowlogs import queries
 from cloudinsights_dagster.flowlogs.enrich import EniIndex
@@ -22,13 +29,6 @@ from cloudinsights_dagster.flowlogs.ledger import (
     claim_objects,
     finish_object,
     upsert_object,
-)
-from cloudinsights_dagster.flowlogs.sample import (
-    CUSTOM_FORMAT,
-    Eni,
-    flow_log_gzip,
-    object_key,
-    sample_records,
 )
 from cloudinsights_dagster.flowlogs.table import (
     compact_day,

@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from flowlog_samples import Eni, flow_log_gzip, object_key, sample_records
 
 from cloudinsights_dagster import aws
 from cloudinsights_dagster.flowlogs.ledger import ObjectRef, upsert_objects
 from cloudinsights_dagster.flowlogs.process import S3Clients, drain_day
-from cloudinsights_dagster.flowlogs.sample import Eni, flow_log_gzip, object_key, sample_records
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import dispose_all, session_scope

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 import sqlalchemy as sa
+from flowlog_samples import object_key
 
 from cloudinsights_dagster.flowlogs.intake import take_in
 from cloudinsights_dagster.flowlogs.queue import ReceivedMessage
-from cloudinsights_dagster.flowlogs.sample import object_key
 from cloudinsights_dagster.integration_logs import LogFilter, query_logs
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.warehouse import schema as s

@@ -14,10 +14,10 @@ import boto3
 import pytest
 import sqlalchemy as sa
 from botocore.config import Config
+from flowlog_samples import object_key
 
 from cloudinsights_dagster.flowlogs.intake import take_in_queue
 from cloudinsights_dagster.flowlogs.queue import queue_depth
-from cloudinsights_dagster.flowlogs.sample import object_key
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import dispose_all, get_engine

@@ -9,10 +9,10 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pytest
 import sqlalchemy as sa
+from flowlog_samples import Eni, flow_log_gzip, object_key, sample_records
 
 from cloudinsights_dagster.flowlogs.inventory_table import eni_table
 from cloudinsights_dagster.flowlogs.ledger import ObjectRef, upsert_object
-from cloudinsights_dagster.flowlogs.sample import Eni, flow_log_gzip, object_key, sample_records
 from cloudinsights_dagster.flowlogs.table import compact_day, is_compacted
 from cloudinsights_dagster.flowlogs.writer import process_object
 from cloudinsights_dagster.inventory.model import ApiOutcome, CollectionResult, ResourceRecord

@@ -3,10 +3,10 @@ group each in the file, a source_object column; and the table's paths."""
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from flowlog_samples import Eni, flow_log_gzip, sample_records
 
 from cloudinsights_dagster.flowlogs import writer
 from cloudinsights_dagster.flowlogs.enrich import EniIndex
-from cloudinsights_dagster.flowlogs.sample import Eni, flow_log_gzip, sample_records
 from cloudinsights_dagster.flowlogs.table import is_compacted, object_file, partition_dir
 
 ACCOUNT = "111122223333"

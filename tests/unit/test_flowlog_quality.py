@@ -4,6 +4,7 @@ by Great Expectations (the nightly check). Same records, same verdicts and count
 from __future__ import annotations
 
 import pytest
+from flowlog_samples import Eni, flow_log_gzip, sample_records
 
 from cloudinsights_dagster.flowlogs.parse import read_flow_log
 from cloudinsights_dagster.flowlogs.quality import (
@@ -11,7 +12,6 @@ from cloudinsights_dagster.flowlogs.quality import (
     check_records,
     validate_records,
 )
-from cloudinsights_dagster.flowlogs.sample import Eni, flow_log_gzip, sample_records
 
 ENIS = [Eni(f"eni-{i:04x}", f"10.0.0.{i}", "vpc-1", "subnet-1", f"i-{i:04x}") for i in range(4)]
 

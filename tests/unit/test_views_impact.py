@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from flowlog_samples import flow_log_gzip
 
 from cloudinsights_dagster.flowlogs import enrich as E
 from cloudinsights_dagster.flowlogs.parse import read_flow_log
-from cloudinsights_dagster.flowlogs.sample import flow_log_gzip
 from cloudinsights_dagster.inventory.collectors import COLLECTORS
 from cloudinsights_dagster.inventory.diff import diff_snapshots
 from cloudinsights_dagster.inventory.model import ResourceRecord

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pytest
+from flowlog_samples import Eni, flow_log_gzip, sample_records
 
-from cloudinsights_dagster.flowlogs.sample import Eni, flow_log_gzip, sample_records
 from cloudinsights_dagster.flowlogs.writer import process_object
 from cloudinsights_dagster.views import columnar
 from cloudinsights_dagster.views.caps import (

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from flowlog_samples import Eni, flow_log_gzip, sample_records
 
 from cloudinsights_dagster.flowlogs import enrich as E
 from cloudinsights_dagster.flowlogs.parse import read_flow_log
-from cloudinsights_dagster.flowlogs.sample import Eni, flow_log_gzip, sample_records
 from cloudinsights_dagster.views.rejected import (
     REJECTED_SCHEMA,
     aggregate_rejected,

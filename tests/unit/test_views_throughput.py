@@ -11,10 +11,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from flowlog_samples import Eni, flow_log_gzip, sample_records
 
 from cloudinsights_dagster.flowlogs import enrich as E
 from cloudinsights_dagster.flowlogs.parse import read_flow_log
-from cloudinsights_dagster.flowlogs.sample import Eni, flow_log_gzip, sample_records
 from cloudinsights_dagster.views import throughput as T
 from cloudinsights_dagster.views.throughput import (
     THROUGHPUT_SCHEMA,

@@ -1,5 +1,6 @@
-"""Realistic flow-log files for a known network: the demo uploads them to its fake S3, tests use
-them to check ingestion against what was sent. Deterministic for a seed."""
+"""Realistic flow-log files for a known network, for the tests and the benchmarks (on their path
+through pytest's `pythonpath` and the benches' own sys.path line): they check ingestion against
+what was sent. Deterministic for a seed."""
 
 from __future__ import annotations
 
