@@ -26,8 +26,10 @@ Prints the JSON report, then a table. Usage: python bench/bench_flowlog_runs.py 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -96,13 +98,23 @@ RUN_SCRIPT = textwrap.dedent(
 )
 
 
+_RUNS = itertools.count()
+
+
 def _run_process(env: dict, day: str) -> dict:
+    # BENCH_SAMPLE_WITH: a sampling profiler to run each run process under, "{n}" numbering
+    # the runs, e.g. 'py-spy record -r 250 -f raw -o /tmp/spy-{n}.txt --' (every thread).
+    wrap = os.environ.get("BENCH_SAMPLE_WITH", "").replace("{n}", str(next(_RUNS)))
     out = subprocess.run(
-        [sys.executable, "-c", RUN_SCRIPT, day], env=env, capture_output=True, text=True
+        [*shlex.split(wrap), sys.executable, "-c", RUN_SCRIPT, day],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    # The last JSON line: a wrapping profiler may print after it.
+    return json.loads(next(x for x in reversed(out.stdout.splitlines()) if x.startswith("{")))
 
 
 def _world(work: Path):
