@@ -58,6 +58,11 @@ def endpoint_url() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL") or None
 
 
+def default_region() -> str:
+    """The region of the standard AWS configuration (AWS_DEFAULT_REGION, AWS_REGION)."""
+    return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+
+
 def error_code(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", "Unknown"))
@@ -100,7 +105,7 @@ def base_session(region: str | None = None) -> boto3.Session:
     """The collector's own identity from the standard credential chain (env, profile, IMDS...)."""
     return boto3.Session(
         botocore_session=botocore_session(),
-        region_name=region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        region_name=region or default_region(),
     )
 
 

@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-# Set by every job of the code location (jobs.KIND_TAG; not imported: jobs imports the assets).
-KIND_TAG = "cloudinsights/kind"
+from cloudinsights_dagster import tags
+
+KIND_TAG = tags.KIND  # set by every job of the code location
 INVENTORY_DAYS_ENV = "CLOUDINSIGHTS_RUN_RETENTION_INVENTORY_DAYS"
 OTHER_DAYS_ENV = "CLOUDINSIGHTS_RUN_RETENTION_DAYS"
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]

@@ -134,12 +134,12 @@ def resolve_filesystem(
 
 
 def s3_filesystem(**kwargs) -> pafs.S3FileSystem:
-    """An Arrow S3 filesystem from the environment (endpoint override for moto)."""
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    """An Arrow S3 filesystem from the standard AWS configuration (endpoint override for moto)."""
+    from cloudinsights_dagster import aws  # boto3: only for s3:// outputs
+
+    endpoint = aws.endpoint_url()
     options = {
-        "region": os.environ.get("AWS_DEFAULT_REGION")
-        or os.environ.get("AWS_REGION")
-        or "us-east-1",
+        "region": aws.default_region(),
         "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=5),
     }
     if endpoint:
