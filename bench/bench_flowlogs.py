@@ -389,12 +389,12 @@ def _without_fast_path(variant):
 
 def _with_v0_encoding(variant):
     """The variant writing the encoding before the flow-record table (issue 11): one unsorted
-    row group per parse batch, addresses and integers uncompressed (see writer.ENCODING)."""
+    row group per parse batch, addresses and integers uncompressed (see encoding.ENCODING)."""
 
     def run(path: str, out: str, inventory: str) -> dict:
-        from cloudinsights_dagster.flowlogs import writer
+        from cloudinsights_dagster.flowlogs import encoding
 
-        writer.ENCODING = "v0"
+        encoding.ENCODING = "v0"
         return variant(path, out, inventory)
 
     return run
@@ -658,7 +658,7 @@ def demo_files(out_dir: Path) -> dict:
     file (what the nightly compaction makes of them)."""
     from flowlog_samples import Eni, flow_log_gzip, sample_records
 
-    from cloudinsights_dagster.flowlogs import table, writer
+    from cloudinsights_dagster.flowlogs import encoding, table, writer
     from cloudinsights_dagster.flowlogs.enrich import EniIndex
 
     account = MONITORED_ACCOUNTS[0]
@@ -688,18 +688,18 @@ def demo_files(out_dir: Path) -> dict:
     folder = out_dir / "demo-files"
     folder.mkdir(exist_ok=True)
     sizes: dict[str, int] = {"source_gzip_bytes": sum(len(b) for b in bodies)}
-    previous = writer.ENCODING
+    previous = encoding.ENCODING
     try:
-        for encoding in ("v0", "compact"):
-            writer.ENCODING = encoding
-            sizes[f"{encoding}_bytes"] = sum(
+        for name in ("v0", "compact"):
+            encoding.ENCODING = name
+            sizes[f"{name}_bytes"] = sum(
                 writer.process_object(
-                    body, str(folder / f"{encoding}-{n}.parquet"), index, (), name=f"s3://b/{n}"
+                    body, str(folder / f"{name}-{n}.parquet"), index, (), name=f"s3://b/{n}"
                 ).bytes_written
                 for n, body in enumerate(bodies)
             )
     finally:
-        writer.ENCODING = previous
+        encoding.ENCODING = previous
     merged = pa.concat_tables([pq_read(folder / f"compact-{n}.parquet") for n in range(3)])
     merged = merged.unify_dictionaries().combine_chunks()
     sizes["compacted_bytes"] = table._write(str(folder / "compacted.parquet"), merged)

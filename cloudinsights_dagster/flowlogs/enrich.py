@@ -355,7 +355,7 @@ def enrich_batch(
 
     `inventory` is an EniIndex (build it once and reuse it) or an inventory Table (then
     `monitored_accounts` is required). `sort_by`: columns to sort the kept records by (see
-    writer.sort_order), done in the same gather as the filter.
+    encoding.sort_order), done in the same gather as the filter.
     """
     if not isinstance(inventory, EniIndex):
         if monitored_accounts is None:

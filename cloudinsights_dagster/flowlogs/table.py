@@ -56,7 +56,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from cloudinsights_dagster.flowlogs import writer
+from cloudinsights_dagster.flowlogs import encoding, output, writer
 from cloudinsights_dagster.flowlogs.ledger import Claimed
 from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import session_scope
@@ -76,7 +76,7 @@ def table_root(base: str) -> str:
 
 def partition_dir(base: str, day: str, location_key: str) -> str:
     return posixpath.join(
-        table_root(base), f"day={day}", f"location={writer._safe_segment(location_key)}"
+        table_root(base), f"day={day}", f"location={output.safe_segment(location_key)}"
     )
 
 
@@ -90,7 +90,7 @@ def object_file(
             name = name[: -len(suffix)]
             break
     digest = hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()[:12]
-    stem = writer._safe_segment(name or "object")[:120]
+    stem = output.safe_segment(name or "object")[:120]
     return posixpath.join(
         partition_dir(base, day, location_key), f"{integration_id}-{stem}-{digest}.parquet"
     )
@@ -294,7 +294,7 @@ def compact_partition(
 
 
 def _read_members(by_path: dict[str, set[str]]) -> tuple[pa.Table, int]:
-    """Every member's rows, sorted like the files (writer.SORT_COLUMNS): only the rows of the
+    """Every member's rows, sorted like the files (encoding.SORT_COLUMNS): only the rows of the
     objects the ledger says each file holds (a compacted file's other rows are stale)."""
     tables, size = [], 0
     for path, sources in sorted(by_path.items()):
@@ -323,7 +323,7 @@ def _read_members(by_path: dict[str, set[str]]) -> tuple[pa.Table, int]:
     batch = merged.to_batches(max_chunksize=max(merged.num_rows, 1))
     if not batch:
         return merged, size
-    ordered = writer._sorted_group([batch[0]])
+    ordered = encoding.sorted_group([batch[0]])
     return pa.Table.from_batches([ordered]), size
 
 

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from flowlog_samples import Eni, flow_log_gzip, sample_records
 
-from cloudinsights_dagster.flowlogs import writer
+from cloudinsights_dagster.flowlogs import encoding, writer
 from cloudinsights_dagster.flowlogs.enrich import EniIndex
 from cloudinsights_dagster.flowlogs.table import is_compacted, object_file, partition_dir
 
@@ -56,7 +56,7 @@ def test_batches_are_regrouped_and_sorted_without_losing_a_row():
     a = _batch([("eni-b", "egress", 30), ("eni-a", "ingress", 20), ("eni-b", "ingress", 10)])
     b = _batch([("eni-a", "egress", 5), (None, None, 7), ("eni-c", "egress", 1)])
     c = _batch([("eni-a", "ingress", 1)])
-    groups = list(writer.sorted_row_groups([a, b, c], rows=4))
+    groups = list(encoding.sorted_row_groups([a, b, c], rows=4))
     assert [g.num_rows for g in groups] == [6, 1]  # a group closes once it reaches 4 rows
     first = groups[0].to_pylist()
     keys = [(r["interface_id"] or "", r["flow_direction"] or "", r["start"]) for r in first]
@@ -68,10 +68,10 @@ def test_batches_are_regrouped_and_sorted_without_losing_a_row():
 def test_sort_keys_that_do_not_fit_one_integer_fall_back_to_lexsort():
     low, high = -(2**62), 2**62
     keys = [
-        writer._sort_key(pa.array([2, 1, 1, 2])),
-        writer._sort_key(pa.array([low, high, low, 0])),
+        encoding.sort_key(pa.array([2, 1, 1, 2])),
+        encoding.sort_key(pa.array([low, high, low, 0])),
     ]
-    assert writer._order(keys).tolist() == [2, 1, 0, 3]
+    assert encoding.lex_order(keys).tolist() == [2, 1, 0, 3]
 
 
 def test_an_object_file_is_sorted_row_groups_with_its_source(tmp_path):
@@ -117,10 +117,10 @@ def test_enrichment_filters_and_sorts_in_one_gather():
     rows = sample_records(ACCOUNT, ENIS, 1_767_225_600, 400, seed=3)
     rows += sample_records("999999999999", ENIS, 1_767_225_600, 100, seed=4)  # not monitored
     with open_flow_log(flow_log_gzip(rows)) as reader:
-        (batch,) = list(writer.regroup(reader))
+        (batch,) = list(encoding.regroup(reader))
     index = EniIndex(_inventory(), [ACCOUNT])
     plain = enrich_batch(batch, index)
-    ordered = enrich_batch(batch, index, sort_by=writer.SORT_COLUMNS)
+    ordered = enrich_batch(batch, index, sort_by=encoding.SORT_COLUMNS)
     assert ordered.records_filtered == plain.records_filtered == 100
     assert ordered.batch.num_rows == 400
     keys = [
