@@ -19,6 +19,14 @@ ACCOUNT_GROUP_OPTION = click.option(
     show_default=True,
     help="The account group (tenant) the integrations belong to.",
 )
+# For listings: all account groups unless one is named.
+ACCOUNT_GROUP_FILTER_OPTION = click.option(
+    "--account-group",
+    "account_group",
+    envvar="CLOUDINSIGHTS_ACCOUNT_GROUP",
+    default=None,
+    help="Only this account group (default: all).",
+)
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 

@@ -7,6 +7,7 @@ import sys
 import click
 
 from .common import (
+    ACCOUNT_GROUP_FILTER_OPTION,
     ACCOUNT_GROUP_OPTION,
     JSON_OPTION,
     Failure,
@@ -106,13 +107,7 @@ def add_flowlogs(
 
 
 @integrations.command("list")
-@click.option(
-    "--account-group",
-    "account_group",
-    envvar="CLOUDINSIGHTS_ACCOUNT_GROUP",
-    default=None,
-    help="Only this account group (default: all).",
-)
+@ACCOUNT_GROUP_FILTER_OPTION
 @JSON_OPTION
 @fail_cleanly
 def list_integrations(account_group: str | None, as_json: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .common import (
+    ACCOUNT_GROUP_FILTER_OPTION,
     ACCOUNT_GROUP_OPTION,
     JSON_OPTION,
     Failure,
@@ -16,13 +17,7 @@ from .common import (
 
 
 @click.command("status")
-@click.option(
-    "--account-group",
-    "account_group",
-    envvar="CLOUDINSIGHTS_ACCOUNT_GROUP",
-    default=None,
-    help="Only this account group (default: all).",
-)
+@ACCOUNT_GROUP_FILTER_OPTION
 @JSON_OPTION
 @fail_cleanly
 def status_command(account_group: str | None, as_json: bool) -> None:

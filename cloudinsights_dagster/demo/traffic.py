@@ -16,28 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cloudinsights_dagster.demo.world import FLOW_LOG_FORMAT
+from cloudinsights_dagster.flowlogs.fields import DEFAULT_FORMAT
 
 CUSTOM_FIELDS: tuple[str, ...] = tuple(
     token.strip("${}") for token in FLOW_LOG_FORMAT.split()
 )  # the product's mandatory custom format
-DEFAULT_FIELDS: tuple[str, ...] = tuple(
-    [
-        "version",
-        "account-id",
-        "interface-id",
-        "srcaddr",
-        "dstaddr",
-        "srcport",
-        "dstport",
-        "protocol",
-        "packets",
-        "bytes",
-        "start",
-        "end",
-        "action",
-        "log-status",
-    ]
-)  # AWS's default format: no flow-direction, tcp-flags or traffic-path
+DEFAULT_FIELDS = (
+    DEFAULT_FORMAT  # AWS's default format: no flow-direction, tcp-flags or traffic-path
+)
 INTERNET = ("203.0.113.10", "198.51.100.7", "192.0.2.44")
 
 
