@@ -29,20 +29,36 @@ Everything per record is vectorized: records are keyed by (ENI, inventory segmen
 between two version changes of the ENI, its groups or its VPC's ACLs), rule sets are shared by
 the segments that have the same versions, and only distinct (ENI, segment, direction, protocol,
 port, peer) combinations are evaluated, against compiled rule tables (rules.py).
+
+The parts: `reason_history` (the inventory's versions by time), `reject_groups` (the grouping
+that makes reasons additive); this module explains the groups and orders the output.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .reason_history import (
+    InventoryHistory,
+    InventoryState,
+    Version,
+    history_from_session,
+    state_at,
+)
+from .reject_groups import (
+    REJECT_GROUPS_SCHEMA,
+    RejectGroups,
+    group_records,
+    groups_from_table,
+    last_is_null,
+    merge_reject_groups,
+    reject_groups,
+)
 from .rules import (
     DEFAULT_DENY,
     Probes,
@@ -55,18 +71,24 @@ from .rules import (
 )
 from .throughput import (
     TIMESTAMP,
-    column_or_nulls,
-    encode,
     exact_sums,
-    floor_window,
-    key_codes,
-    lookup,
-    ranked,
-    seconds_array,
-    traffic_mask,
     unique_rows,
-    window_mask,
 )
+
+__all__ = [
+    "REASONS",
+    "REASONS_SCHEMA",
+    "REJECT_GROUPS_SCHEMA",
+    "InventoryHistory",
+    "Version",
+    "empty_reasons",
+    "explain_groups",
+    "explain_rejects",
+    "history_from_session",
+    "merge_reject_groups",
+    "reject_groups",
+    "sort_reasons",
+]
 
 REASONS = ("no_rule_allows", "nacl_deny", "allowed", "unknown")
 REASON_KEYS: tuple[str, ...] = (
@@ -113,128 +135,6 @@ def empty_reasons() -> pa.Table:
     return REASONS_SCHEMA.empty_table()
 
 
-@dataclass(frozen=True)
-class Version:
-    """One temporal version of an inventory resource (epoch seconds; valid_to None: current)."""
-
-    resource_type: str
-    resource_id: str
-    valid_from: int
-    valid_to: int | None
-    data: Mapping
-
-
-def _ts(moment: datetime | int) -> int:
-    if isinstance(moment, datetime):
-        return int(moment.timestamp())
-    return int(moment)
-
-
-class InventoryHistory:
-    """The versions of ENIs, security groups and network ACLs, queried by time."""
-
-    def __init__(self, versions: Iterable[Version]):
-        by_key: dict[tuple[str, str], list[Version]] = defaultdict(list)
-        for v in versions:
-            by_key[(v.resource_type, v.resource_id)].append(v)
-        self._versions = {k: sorted(vs, key=lambda v: v.valid_from) for k, vs in by_key.items()}
-        self._starts = {k: [v.valid_from for v in vs] for k, vs in self._versions.items()}
-        self._acls_by_vpc: dict[str | None, list[str]] = defaultdict(list)
-        for (rtype, rid), vs in self._versions.items():
-            if rtype == "network_acl":
-                for vpc in {v.data.get("vpc_id") for v in vs}:
-                    self._acls_by_vpc[vpc].append(rid)
-
-    @classmethod
-    def from_rows(cls, rows: Iterable[tuple]) -> InventoryHistory:
-        """(resource_type, resource_id, valid_from, valid_to, data) rows (datetimes or seconds)."""
-        return cls(
-            Version(t, i, _ts(f), None if to is None else _ts(to), d) for t, i, f, to, d in rows
-        )
-
-    def versions(self, resource_type: str, resource_id: str) -> list[Version]:
-        return self._versions.get((resource_type, resource_id), [])
-
-    def at(self, resource_type: str, resource_id: str, t: int) -> Version | None:
-        key = (resource_type, resource_id)
-        starts = self._starts.get(key)
-        if not starts:
-            return None
-        i = bisect_right(starts, t) - 1
-        if i < 0:
-            return None
-        v = self._versions[key][i]
-        return v if v.valid_to is None or v.valid_to > t else None
-
-    def acl_ids(self, vpc_id: str | None) -> list[str]:
-        return self._acls_by_vpc.get(vpc_id, [])
-
-    def acl_for(self, subnet_id: str | None, vpc_id: str | None, t: int) -> Version | None:
-        """The ACL associated with the subnet at t, else the VPC's default ACL."""
-        default = None
-        for acl_id in self.acl_ids(vpc_id):
-            v = self.at("network_acl", acl_id, t)
-            if v is None:
-                continue
-            if subnet_id and subnet_id in (v.data.get("subnet_ids") or ()):
-                return v
-            if v.data.get("is_default"):
-                default = v
-        return default
-
-    def change_points(self, eni_id: str) -> list[int]:
-        """Every time the ENI, one of its groups or one of its VPC's ACLs got a new version."""
-        points: set[int] = set()
-        groups: set[str] = set()
-        vpcs: set[str | None] = set()
-        for v in self.versions("network_interface", eni_id):
-            points.add(v.valid_from)
-            if v.valid_to is not None:
-                points.add(v.valid_to)
-            groups.update(v.data.get("security_group_ids") or ())
-            vpcs.add(v.data.get("vpc_id"))
-        for g in groups:
-            for v in self.versions("security_group", g):
-                points.add(v.valid_from)
-                if v.valid_to is not None:
-                    points.add(v.valid_to)
-        for vpc in vpcs:
-            for acl_id in self.acl_ids(vpc):
-                for v in self.versions("network_acl", acl_id):
-                    points.add(v.valid_from)
-                    if v.valid_to is not None:
-                        points.add(v.valid_to)
-        return sorted(points)
-
-
-@dataclass
-class _State:
-    """The rule set (or why none) of an ENI in one segment."""
-
-    key: tuple | None  # versions that make up the rule set (None: unknown)
-    detail: str | None
-    group_versions: dict[str, Version]
-    eni_version: Version | None
-
-
-def _state(history: InventoryHistory, eni_id: str, t: int) -> _State:
-    eni = history.at("network_interface", eni_id, t)
-    if eni is None:
-        return _State(None, f"no inventory of {eni_id} at that time", {}, None)
-    groups: dict[str, Version] = {}
-    for g in sorted(eni.data.get("security_group_ids") or ()):
-        v = history.at("security_group", g, t)
-        if v is None:
-            return _State(None, f"no inventory of security group {g} at that time", {}, eni)
-        groups[g] = v
-    acl = history.acl_for(eni.data.get("subnet_id"), eni.data.get("vpc_id"), t)
-    key = (
-        tuple((g, v.valid_from) for g, v in groups.items()),
-        None if acl is None else (acl.resource_id, acl.valid_from),
-    )
-    return _State(key, None, groups, eni)
-
-
 class _RuleSets:
     """Interned rule sets: one per distinct (group versions, ACL version)."""
 
@@ -257,7 +157,7 @@ class _RuleSets:
             self._rules[key] = tuple(network_acl_entries(v.data))
         return self._rules[key]
 
-    def id_of(self, state: _State) -> int:
+    def id_of(self, state: InventoryState) -> int:
         if state.key is None:
             return -1
         found = self.ids.get(state.key)
@@ -278,271 +178,6 @@ class _RuleSets:
         return self.ids[state.key]
 
 
-def _strings(column) -> pa.ChunkedArray | pa.Array:
-    if pa.types.is_dictionary(column.type):
-        return column.cast(column.type.value_type)
-    return column if column.type == pa.string() else column.cast(pa.string())
-
-
-# Rejected flows grouped by what their reason depends on (the partial aggregate of the view):
-# window, ENI, direction, protocol, port, peer (address and ENI), whether the flow looks like a
-# response and its response port; the first and last record start of the group tell whether a
-# version change of the ENI's rules falls inside it.
-REJECT_GROUPS_SCHEMA = pa.schema(
-    [
-        pa.field("window_start", pa.int64(), nullable=False),
-        pa.field("first_start", pa.int64(), nullable=False),
-        pa.field("last_start", pa.int64(), nullable=False),
-        pa.field("interface_id", pa.string()),
-        pa.field("direction", pa.int8(), nullable=False),  # 0 ingress, 1 egress
-        pa.field("protocol", pa.int64(), nullable=False),  # -2: none
-        pa.field("dstport", pa.int64(), nullable=False),  # -1: none
-        pa.field("peer_address", pa.string()),
-        pa.field("peer_interface_id", pa.string()),
-        pa.field("response", pa.bool_(), nullable=False),
-        pa.field("response_port", pa.int64(), nullable=False),  # -1: not a response
-        pa.field("flows", pa.int64(), nullable=False),
-        pa.field("packets", pa.int64(), nullable=False),
-        pa.field("bytes", pa.int64(), nullable=False),
-    ]
-)
-_GROUP_KEY_NAMES = (
-    "window_start",
-    "interface_id",
-    "direction",
-    "protocol",
-    "dstport",
-    "peer_address",
-    "peer_interface_id",
-    "response",
-    "response_port",
-)
-
-
-@dataclass
-class _Groups:
-    """Rejected-flow groups as numpy arrays; strings as codes (-1 null) into value lists."""
-
-    window: np.ndarray
-    first: np.ndarray
-    last: np.ndarray
-    eni: np.ndarray
-    eni_values: list
-    direction: np.ndarray
-    proto: np.ndarray
-    dstport: np.ndarray
-    addr: np.ndarray
-    addr_values: list
-    peer: np.ndarray
-    peer_values: list
-    response: np.ndarray
-    resp_port: np.ndarray
-    flows: np.ndarray
-    packets: np.ndarray
-    bytes: np.ndarray
-
-
-def _group_records(
-    records: pa.Table, windows: Iterable[datetime | str] | None, exact: bool
-) -> _Groups | None:
-    """The rejected flow records (REJECT, with measures and a direction) grouped by what their
-    reason depends on; `exact`: one group per record (first = last start: reasons of records)."""
-    if records.num_rows == 0:
-        return None
-    seconds, _ = seconds_array(records["start"])
-    a_codes, a_values = encode(column_or_nulls(records, "action"))
-    d_codes, d_values = encode(column_or_nulls(records, "flow_direction"))
-    direction = lookup(d_codes, d_values, {"ingress": 0, "egress": 1})
-    mask = traffic_mask(records) & (lookup(a_codes, a_values, {"REJECT": 1}) == 1)
-    mask &= direction >= 0
-    if windows is not None:
-        mask &= window_mask(floor_window(seconds), windows)
-    if not mask.any():
-        return None
-    rows = np.flatnonzero(mask)
-    rec = records if len(rows) == records.num_rows else records.take(pa.array(rows))
-    t = seconds[rows]
-    direction = direction[rows]
-    egress = direction == 1
-
-    def ints(name: str, fill: int) -> np.ndarray:
-        col = column_or_nulls(rec, name, pa.int64()).cast(pa.int64())
-        return np.asarray(pc.fill_null(col, fill).to_numpy(), np.int64)
-
-    proto = ints("protocol", -2)
-    dstport = ints("dstport", -1)
-    srcport = ints("srcport", -1)
-    flags = ints("tcp_flags", -1)
-    src = _strings(column_or_nulls(rec, "srcaddr", pa.string()))
-    dst = _strings(column_or_nulls(rec, "dstaddr", pa.string()))
-    # Codes into distinct values (chunks of several files repeat values in their dictionaries).
-    addr_codes, addr_values = ranked(*encode(pc.if_else(pa.array(egress), dst, src)))
-    eni_codes, eni_values = ranked(*encode(column_or_nulls(rec, "interface_id", pa.string())))
-    peer_codes, peer_values = ranked(
-        *encode(column_or_nulls(rec, "peer_interface_id", pa.string()))
-    )
-    # A response: SYN-ACK seen, or (no SYN at all) from a service port to an ephemeral one.
-    syn_ack = (flags >= 0) & ((flags & 18) == 18)
-    no_syn = (flags < 0) | ((flags & 2) == 0)
-    response = (proto == 6) & syn_ack | (
-        no_syn & (srcport >= 0) & (srcport < 1024) & (dstport >= 1024)
-    )
-    resp_port = np.where(response, srcport, -1)
-    window = floor_window(t)
-    if exact:  # each record its own group: _explain sums them per output row anyway
-        return _Groups(
-            window=window,
-            first=t,
-            last=t,
-            eni=eni_codes,
-            eni_values=eni_values.to_pylist(),
-            direction=direction,
-            proto=proto,
-            dstport=dstport,
-            addr=addr_codes,
-            addr_values=addr_values.to_pylist(),
-            peer=peer_codes,
-            peer_values=peer_values.to_pylist(),
-            response=response,
-            resp_port=resp_port,
-            flows=np.ones(len(t), np.int64),
-            packets=ints("packets", 0),
-            bytes=ints("bytes", 0),
-        )
-    first, inverse = unique_rows(
-        [
-            window,
-            eni_codes,
-            direction,
-            proto,
-            dstport,
-            addr_codes,
-            peer_codes,
-            response.astype(np.int64),
-            resp_port,
-        ]
-    )
-    n = len(first)
-    low = np.full(n, _INF, np.int64)
-    np.minimum.at(low, inverse, t)
-    high = np.full(n, -_INF, np.int64)
-    np.maximum.at(high, inverse, t)
-    return _Groups(
-        window=window[first],
-        first=low,
-        last=high,
-        eni=eni_codes[first],
-        eni_values=eni_values.to_pylist(),
-        direction=direction[first],
-        proto=proto[first],
-        dstport=dstport[first],
-        addr=addr_codes[first],
-        addr_values=addr_values.to_pylist(),
-        peer=peer_codes[first],
-        peer_values=peer_values.to_pylist(),
-        response=response[first],
-        resp_port=resp_port[first],
-        flows=np.bincount(inverse, minlength=n).astype(np.int64),
-        packets=exact_sums(inverse, ints("packets", 0), n),
-        bytes=exact_sums(inverse, ints("bytes", 0), n),
-    )
-
-
-def reject_groups(records: pa.Table, windows: Iterable[datetime | str] | None = None) -> pa.Table:
-    """Enriched flow records -> their rejected flows as REJECT_GROUPS_SCHEMA rows: the partial
-    aggregate of reject_reasons (additive: see merge_reject_groups, explain_groups)."""
-    groups = _group_records(records, windows, exact=False)
-    if groups is None:
-        return REJECT_GROUPS_SCHEMA.empty_table()
-    return _groups_table(groups)
-
-
-def _groups_table(g: _Groups) -> pa.Table:
-    def strings(codes: np.ndarray, values: list) -> pa.Array:
-        return pa.array(values + [None], pa.string()).take(
-            pa.array(_last_is_null(codes, len(values)))
-        )
-
-    return pa.table(
-        {
-            "window_start": pa.array(g.window, pa.int64()),
-            "first_start": pa.array(g.first, pa.int64()),
-            "last_start": pa.array(g.last, pa.int64()),
-            "interface_id": strings(g.eni, g.eni_values),
-            "direction": pa.array(g.direction, pa.int8()),
-            "protocol": pa.array(g.proto, pa.int64()),
-            "dstport": pa.array(g.dstport, pa.int64()),
-            "peer_address": strings(g.addr, g.addr_values),
-            "peer_interface_id": strings(g.peer, g.peer_values),
-            "response": pa.array(g.response, pa.bool_()),
-            "response_port": pa.array(g.resp_port, pa.int64()),
-            "flows": pa.array(g.flows, pa.int64()),
-            "packets": pa.array(g.packets, pa.int64()),
-            "bytes": pa.array(g.bytes, pa.int64()),
-        },
-        schema=REJECT_GROUPS_SCHEMA,
-    )
-
-
-def merge_reject_groups(parts: Iterable[pa.Table | None]) -> pa.Table:
-    """Several REJECT_GROUPS_SCHEMA tables (of disjoint record sets) -> the groups of their
-    union: measures summed, first and last starts widened."""
-    tables = [p.cast(REJECT_GROUPS_SCHEMA) for p in parts if p is not None and p.num_rows]
-    if not tables:
-        return REJECT_GROUPS_SCHEMA.empty_table()
-    if len(tables) == 1:
-        return tables[0]
-    table = pa.concat_tables(tables)
-    # Grouped on integer codes of the keys (a hash group-by on these string keys is ~3x slower).
-    first, inverse = unique_rows([key_codes(table[k]) for k in _GROUP_KEY_NAMES])
-    n = len(first)
-    t = {k: np.asarray(table[k].to_numpy(), np.int64) for k in ("first_start", "last_start")}
-    low = np.full(n, _INF, np.int64)
-    np.minimum.at(low, inverse, t["first_start"])
-    high = np.full(n, -_INF, np.int64)
-    np.maximum.at(high, inverse, t["last_start"])
-    grouped = table.select(list(_GROUP_KEY_NAMES)).take(pa.array(first))
-    grouped = grouped.append_column("first_start", pa.array(low)).append_column(
-        "last_start", pa.array(high)
-    )
-    for m in ("flows", "packets", "bytes"):
-        values = np.asarray(table[m].to_numpy(), np.int64)
-        grouped = grouped.append_column(m, pa.array(exact_sums(inverse, values, n)))
-    return grouped.select(REJECT_GROUPS_SCHEMA.names).cast(REJECT_GROUPS_SCHEMA)
-
-
-def _groups_from_table(table: pa.Table) -> _Groups:
-    def num(name: str) -> np.ndarray:
-        return np.asarray(table[name].to_numpy(), np.int64)
-
-    def codes(name: str) -> tuple[np.ndarray, list]:
-        c, values = ranked(*encode(table[name]))  # code order = string order
-        return c, values.to_pylist()
-
-    eni, eni_values = codes("interface_id")
-    addr, addr_values = codes("peer_address")
-    peer, peer_values = codes("peer_interface_id")
-    return _Groups(
-        window=num("window_start"),
-        first=num("first_start"),
-        last=num("last_start"),
-        eni=eni,
-        eni_values=eni_values,
-        direction=num("direction"),
-        proto=num("protocol"),
-        dstport=num("dstport"),
-        addr=addr,
-        addr_values=addr_values,
-        peer=peer,
-        peer_values=peer_values,
-        response=np.asarray(table["response"].to_numpy(), bool),
-        resp_port=num("response_port"),
-        flows=num("flows"),
-        packets=num("packets"),
-        bytes=num("bytes"),
-    )
-
-
 def explain_rejects(
     records: pa.Table,
     history: InventoryHistory,
@@ -550,7 +185,7 @@ def explain_rejects(
 ) -> pa.Table:
     """Enriched flow records -> REASONS_SCHEMA rows, one per (window, ENI, direction, peer,
     port, protocol, reason and its rule/change), with the summed flows, packets and bytes."""
-    groups = _group_records(records, windows, exact=True)
+    groups = group_records(records, windows, exact=True)
     if groups is None:
         return empty_reasons()
     return _explain(groups, history)[0]
@@ -562,10 +197,10 @@ def explain_groups(groups: pa.Table, history: InventoryHistory) -> tuple[pa.Tabl
     may have different reasons, so those windows must be explained from the records)."""
     if groups.num_rows == 0:
         return empty_reasons(), set()
-    return _explain(_groups_from_table(groups), history)
+    return _explain(groups_from_table(groups), history)
 
 
-def _explain(g: _Groups, history: InventoryHistory) -> tuple[pa.Table, set[int]]:
+def _explain(g: RejectGroups, history: InventoryHistory) -> tuple[pa.Table, set[int]]:
     t, direction, proto, dstport = g.first, g.direction, g.proto, g.dstport
     eni_codes, addr_codes, peer_codes = g.eni, g.addr, g.peer
     eni_list, peer_list = g.eni_values, g.peer_values
@@ -576,7 +211,7 @@ def _explain(g: _Groups, history: InventoryHistory) -> tuple[pa.Table, set[int]]
     segment = np.zeros(len(t), np.int64)
     seg_rule_set: dict[tuple[int, int], int] = {}
     seg_detail: dict[tuple[int, int], str] = {}
-    seg_states: dict[tuple[int, int], _State] = {}
+    seg_states: dict[tuple[int, int], InventoryState] = {}
     points_of: dict[int, list[int]] = {}
     order = np.argsort(eni_codes, kind="stable")
     bounds = np.flatnonzero(np.r_[True, eni_codes[order][1:] != eni_codes[order][:-1], True])
@@ -592,9 +227,11 @@ def _explain(g: _Groups, history: InventoryHistory) -> tuple[pa.Table, set[int]]
         straddles[idx] |= np.searchsorted(point_array, g.last[idx], side="right") != seg
         for s in range(len(points) + 1):
             state = (
-                _state(history, eni_id, points[s - 1])
+                state_at(history, eni_id, points[s - 1])
                 if s > 0 and eni_id
-                else _State(None, f"no inventory of {eni_id or 'the ENI'} at that time", {}, None)
+                else InventoryState(
+                    None, f"no inventory of {eni_id or 'the ENI'} at that time", {}, None
+                )
             )
             seg_states[(code, s)] = state
             seg_rule_set[(code, s)] = sets.id_of(state)
@@ -762,7 +399,7 @@ def _explain(g: _Groups, history: InventoryHistory) -> tuple[pa.Table, set[int]]
     texts = pa.array(strings.values + [None], pa.string())
 
     def per_group(codes: np.ndarray) -> pa.Array:
-        return texts.take(pa.array(_last_is_null(codes[g_combo], len(strings.values))))
+        return texts.take(pa.array(last_is_null(codes[g_combo], len(strings.values))))
 
     times = change_t[g_combo]
 
@@ -773,15 +410,13 @@ def _explain(g: _Groups, history: InventoryHistory) -> tuple[pa.Table, set[int]]
     table = pa.table(
         {
             "window_start": pa.array(g_window, pa.int64()).cast(TIMESTAMP),
-            "interface_id": eni_str.take(
-                pa.array(_last_is_null(eni_codes[g_first], len(eni_list)))
-            ),
+            "interface_id": eni_str.take(pa.array(last_is_null(eni_codes[g_first], len(eni_list)))),
             "direction": pa.array(np.where(direction[g_first] == 1, "egress", "ingress")),
             "peer_address": addr_str.take(
-                pa.array(_last_is_null(addr_codes[g_first], len(addr_str) - 1))
+                pa.array(last_is_null(addr_codes[g_first], len(addr_str) - 1))
             ),
             "peer_interface_id": peer_str.take(
-                pa.array(_last_is_null(peer_codes[g_first], len(peer_list)))
+                pa.array(last_is_null(peer_codes[g_first], len(peer_list)))
             ),
             "dstport": pa.array(ports, pa.int32(), mask=ports < 0),
             "protocol": pa.array(proto[g_first], pa.int32(), mask=proto[g_first] < -1),
@@ -871,10 +506,6 @@ def _order(keys: list[np.ndarray]) -> np.ndarray:
     return np.lexsort(packed)  # lexsort: last key most significant
 
 
-def _last_is_null(codes: np.ndarray, null_index: int) -> np.ndarray:
-    return np.where(codes < 0, null_index, codes)
-
-
 class _Interned:
     """Strings interned as int codes (None: -1)."""
 
@@ -905,7 +536,7 @@ def _history(
     c_seg: np.ndarray,
     points_of: dict[int, list[int]],
     seg_rule_set: dict[tuple[int, int], int],
-    seg_states: dict[tuple[int, int], _State],
+    seg_states: dict[tuple[int, int], InventoryState],
     compiled,
     sets: _RuleSets,
     response: np.ndarray,
@@ -959,37 +590,3 @@ def _history(
             done[np.flatnonzero(has)[allowed]] = True
             todo = todo[~done]
         step += 1
-
-
-def history_from_session(session, location_keys: Iterable[str], start: datetime, end: datetime):
-    """The ENI, security-group and ACL versions of these locations that were valid at some time
-    before `end` and not closed before `start` (pass a `start` early enough for the history of
-    removed rules: a week before the records, say)."""
-    import sqlalchemy as sa
-
-    from cloudinsights_dagster.warehouse import schema as s
-
-    keys = list(location_keys)
-    rows = session.execute(
-        sa.select(
-            s.InventoryResource.resource_type,
-            s.InventoryResource.resource_id,
-            s.InventoryResource.valid_from,
-            s.InventoryResource.valid_to,
-            s.InventoryResource.data,
-        ).where(
-            s.InventoryResource.location_key.in_(keys),
-            s.InventoryResource.resource_type.in_(
-                ["network_interface", "security_group", "network_acl"]
-            ),
-            s.InventoryResource.valid_from < end,
-            sa.or_(s.InventoryResource.valid_to.is_(None), s.InventoryResource.valid_to > start),
-        )
-    )
-    return InventoryHistory.from_rows(
-        (t, i, _aware(f), None if to is None else _aware(to), d) for t, i, f, to, d in rows
-    )
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
