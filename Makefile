@@ -21,10 +21,6 @@ $(STAMP): $(INSTALL_INPUTS)
 
 setup: $(STAMP)
 
-$(DAGSTER_HOME)/dagster.yaml:
-	mkdir -p "$(DAGSTER_HOME)"
-	cp deploy/dagster-local.yaml "$@"
-
 # The demo writes its own instance settings (telemetry off, events to a log file) when missing.
 demo: setup
 	$(LOCAL) $(BIN)/python -m cloudinsights_dagster.demo
