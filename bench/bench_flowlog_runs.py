@@ -269,10 +269,10 @@ def _timed_runs(env, day, repeat) -> list[dict]:
 
 def _process_object_baseline(registry, bodies, day: str, work: Path) -> dict:
     """The big objects through process_object in this process: the pipeline's own speed."""
-    from cloudinsights_dagster.flowlogs.process import _Indexes
+    from cloudinsights_dagster.flowlogs.process import EnrichmentIndexes
     from cloudinsights_dagster.flowlogs.writer import process_object
 
-    index = _Indexes(registry, day).index("bench", REGION)
+    index = EnrichmentIndexes(registry, day).index("bench", REGION)
     records = 0
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for i, body in enumerate(bodies):

@@ -188,7 +188,7 @@ def _changed_values(ref: ObjectRef, status: str, error: str | None) -> dict:
 # Leased claims: several runs drain the same day; a dead run's objects come back by themselves.
 
 # Claimed objects whose lease ran out are claimable again. The lease is renewed while a run
-# works (see process.LeaseKeeper), so only a dead or stuck run lets it lapse.
+# works (see leases.LeaseKeeper), so only a dead or stuck run lets it lapse.
 DEFAULT_LEASE = timedelta(minutes=10)
 # An object claimed this many times without finishing (each claim's run died on it) is failed.
 MAX_ATTEMPTS = 5

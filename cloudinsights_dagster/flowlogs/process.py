@@ -7,20 +7,20 @@ takes its objects over. One bad object fails alone; the ledger says what became 
 Nothing here lists S3: the sensor records notified objects, and `reconcile.py` lists the day's
 prefixes (backfills and the daily reconciliation).
 
-Dagster-free: the `flowlog_records` asset calls `drain_day`.
+S3 access (readers, sessions, clients, the prefetcher) is in `s3_access`, lease renewal in
+`leases`. Dagster-free: the `flowlog_records` asset calls `drain_day`.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cloudinsights_dagster import aws
@@ -34,7 +34,6 @@ from cloudinsights_dagster.flowlogs.ledger import (
     claim_objects,
     fail_exhausted,
     finish_object,
-    renew_leases,
 )
 from cloudinsights_dagster.flowlogs.parse import (
     FlowLogCorruptError,
@@ -46,32 +45,17 @@ from cloudinsights_dagster.integration_logs import LogEntry, add_logs
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.warehouse.db import session_scope
 
+from .leases import Clock, LeaseKeeper
+from .s3_access import OBJECT_WORKERS, Prefetcher, Reader, S3Clients, flowlogs_readers
+
 if TYPE_CHECKING:  # pyarrow is imported by the stages that use it
     import pyarrow as pa
 
-SessionFactory = Callable[[aws.RoleTarget, str], boto3.Session]
-Clock = Callable[[], datetime]
 # Records of a day may start a little before it (aggregation intervals, delivery delay).
 INVENTORY_MARGIN = timedelta(hours=1)
 # Objects claimed at a time: small enough that a dead run strands little work, large enough
 # that claiming costs nothing next to processing.
 CLAIM_BATCH = 20
-# Objects processed at once: parsing, enrichment and Parquet encoding release the GIL, so a
-# second object fills what one leaves idle (its S3 GET, the hand-offs between its stages).
-OBJECT_WORKERS = 2
-# S3 bodies a run holds in memory at most: one per worker plus one fetched ahead, so the next
-# object's GET overlaps processing.
-BODIES_IN_MEMORY = OBJECT_WORKERS + 1
-
-
-@dataclass(frozen=True)
-class Reader:
-    """A flow-logs integration that can read buckets of its account."""
-
-    integration_id: int
-    account_group: str
-    account_id: str
-    role_arn: str
 
 
 @dataclass
@@ -111,100 +95,11 @@ class DrainReport:
                 raise TypeError(f"DrainReport.{f.name}: cannot merge a {type(mine).__name__}")
 
 
-def default_session_factory(target: aws.RoleTarget, region: str) -> boto3.Session:
-    return aws.assumed_role_session(target, region)
-
-
 def utc_clock() -> datetime:
     return datetime.now(UTC)
 
 
-class S3Clients:
-    """For a whole run: one assumed-role session per role (so one STS AssumeRole per role,
-    however many integrations share it) and one S3 client per (role, region); building a
-    session and client costs ~0.05-0.2 CPU-s, so never per object. Clients are thread-safe; the
-    sessions are only used here, under a lock."""
-
-    def __init__(self, registry: Registry, factory: SessionFactory = default_session_factory):
-        self._registry = registry
-        self._factory = factory
-        self._external_ids: dict[str, str] = {}
-        self._sessions: dict[aws.RoleTarget, boto3.Session] = {}
-        self._clients: dict[tuple[aws.RoleTarget, str], object] = {}
-        self._lock = threading.Lock()
-
-    def s3(self, reader: Reader, region: str):
-        with self._lock:
-            group = reader.account_group
-            if group not in self._external_ids:
-                self._external_ids[group] = self._registry.external_id(group)
-            target = aws.RoleTarget(reader.role_arn, self._external_ids[group])
-            client = self._clients.get((target, region))
-            if client is None:
-                session = self._sessions.get(target)
-                if session is None:
-                    session = self._factory(target, region)
-                    self._sessions[target] = session
-                client = aws.client(session, "s3", region)
-                self._clients[(target, region)] = client
-            return client
-
-    @property
-    def sessions(self) -> int:
-        """Assumed-role sessions built so far (one per role)."""
-        return len(self._sessions)
-
-
-def flowlogs_readers(registry: Registry) -> dict[int, Reader]:
-    """Every flow-logs integration, by id."""
-    return {
-        info.id: Reader(info.id, info.account_group, info.account_id, info.role_arn)
-        for info in registry.list_integrations()
-        if info.integration_type == "flowlogs"
-    }
-
-
-class LeaseKeeper:
-    """Renews the leases of the objects a run holds, from a background thread, so that only a
-    dead or hung run lets them lapse."""
-
-    def __init__(self, database_url: str, run_id: str, lease: timedelta, clock: Clock):
-        self._url, self._run_id, self._lease, self._clock = database_url, run_id, lease, clock
-        self._held: set[int] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="lease-keeper", daemon=True)
-
-    def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def hold(self, ids: Iterable[int]) -> None:
-        with self._lock:
-            self._held.update(ids)
-
-    def release(self, object_id: int) -> None:
-        with self._lock:
-            self._held.discard(object_id)
-
-    def _loop(self) -> None:
-        interval = max(self._lease.total_seconds() / 3, 0.05)
-        while not self._stop.wait(interval):
-            with self._lock:
-                held = sorted(self._held)
-            if held:
-                try:
-                    with session_scope(self._url) as session:
-                        renew_leases(session, self._run_id, held, self._clock() + self._lease)
-                except Exception:  # noqa: BLE001 - a missed renewal only risks a takeover
-                    continue
-
-
-class _Indexes:
+class EnrichmentIndexes:
     """ENI inventory indexes per account group (and the regions met so far), built once a run."""
 
     def __init__(self, registry: Registry, day: str):
@@ -241,59 +136,6 @@ class _Indexes:
             return self._cache[key]
 
 
-class _Prefetcher:
-    """Downloads claimed objects ahead of their processing, in claim order, holding at most
-    `limit` bodies in memory (a fetch waits for a free slot; a slot frees when its object is
-    processed). Objects the run will not read (unknown integration, unmonitored location) are
-    not fetched."""
-
-    def __init__(self, clients: S3Clients, readers: dict[int, Reader], indexes: _Indexes, limit):
-        self._clients, self._readers, self._indexes = clients, readers, indexes
-        self._slots = threading.Semaphore(limit)
-        self._closed = threading.Event()
-        self._pool = ThreadPoolExecutor(OBJECT_WORKERS, thread_name_prefix="flowlog-s3-get")
-
-    def fetch(self, claimed: Claimed) -> Future[bytes] | None:
-        reader = self._readers.get(claimed.integration_id)
-        if reader is None or not self._indexes.monitors(reader.account_group, claimed.location_key):
-            return None
-        return self._pool.submit(self._get, reader, claimed)
-
-    def _get(self, reader: Reader, claimed: Claimed) -> bytes:
-        while not self._slots.acquire(timeout=0.5):
-            if self._closed.is_set():
-                raise RuntimeError("the run stopped before this object was downloaded")
-        try:
-            region = claimed.location_key.partition("-")[2]
-            response = self._clients.s3(reader, region).get_object(
-                Bucket=claimed.bucket, Key=claimed.key, ExpectedBucketOwner=reader.account_id
-            )
-            return response["Body"].read()
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def processed(self, body: Future[bytes] | None) -> None:
-        """The object of `body` is done with: its memory slot is free (a failed GET freed its
-        slot already)."""
-        if body is None:
-            return
-        try:
-            body.result()
-        except BaseException:  # noqa: BLE001 - reported by the object's own processing
-            return
-        self._slots.release()
-
-    def close(self) -> None:
-        """Stop: queued GETs are dropped and a GET waiting for a slot gives up (so that a
-        worker waiting for its body after an error never blocks the run's shutdown)."""
-        self._closed.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def join(self) -> None:
-        self._pool.shutdown(wait=True)
-
-
 def drain_day(
     registry: Registry,
     day: str,
@@ -317,9 +159,9 @@ def drain_day(
     report = DrainReport(day)
     clients = clients or S3Clients(registry)
     readers = flowlogs_readers(registry)
-    indexes = _Indexes(registry, day)
+    indexes = EnrichmentIndexes(registry, day)
     url = registry.database_url
-    prefetch = _Prefetcher(clients, readers, indexes, workers + 1)
+    prefetch = Prefetcher(clients, readers, indexes, workers + 1)
     pool = ThreadPoolExecutor(workers, thread_name_prefix="flowlog-object")
 
     def work(claimed: Claimed, body: Future[bytes] | None):
@@ -407,7 +249,7 @@ def _process_one(
     url: str,
     claimed: Claimed,
     readers: dict[int, Reader],
-    indexes: _Indexes,
+    indexes: EnrichmentIndexes,
     fetch: Callable[[], bytes],
     output_base: str,
     run_id: str,

@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cloudinsights_dagster import aws
 from cloudinsights_dagster.flowlogs.keys import day_prefixes, parse_key_or_none
 from cloudinsights_dagster.flowlogs.ledger import EVERY_LOCATION, Scope
-from cloudinsights_dagster.flowlogs.process import Reader, S3Clients, flowlogs_readers
+from cloudinsights_dagster.flowlogs.s3_access import Reader, S3Clients, flowlogs_readers
 from cloudinsights_dagster.integration_logs import LogEntry, add_logs
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.warehouse import schema as s
