@@ -18,15 +18,10 @@ from typing import Literal
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cloudinsights_dagster import aws
+from cloudinsights_dagster import aws, registry_bulk
 from cloudinsights_dagster.arns import parse_role_arn, validate_region
-from cloudinsights_dagster.registry import (
-    IntegrationInfo,
-    InventoryAccount,
-    NewInventory,
-    Registry,
-    RegistryError,
-)
+from cloudinsights_dagster.registry import IntegrationInfo, Registry, RegistryError
+from cloudinsights_dagster.registry_bulk import InventoryAccount, NewInventory
 
 AccountStatus = Literal["ACTIVE", "SUSPENDED", "PENDING_CLOSURE"]
 ROLE_ARN_TEMPLATE = "arn:aws:iam::{account_id}:role/{role_name}"
@@ -251,12 +246,12 @@ def plan_onboarding(
     """What `apply_onboarding` would do; reads the registry in two queries, writes nothing."""
     regions = tuple(sorted({validate_region(r) for r in regions}))
     plan = OnboardingPlan(account_group, organization.id, regions)
-    existing = registry.inventory_accounts(account_group)
+    existing = registry_bulk.inventory_accounts(registry, account_group)
     by_account: dict[str, list[InventoryAccount]] = {}
     for integration in existing:
         by_account.setdefault(integration.account_id, []).append(integration)
     accounts = {a.id: a for a in organization.accounts}
-    taken_names = registry.integration_names(account_group)
+    taken_names = registry_bulk.integration_names(registry, account_group)
     org_names = [integration_name(name_template, a) for a in organization.accounts]
     clashing = {n for n in org_names if org_names.count(n) > 1}
 
@@ -335,7 +330,8 @@ def apply_onboarding(
     """Carry out a plan in one registry transaction; then, when no regions were given, look up
     each new account's enabled regions concurrently (failures are reported, not fatal: the
     location sync sensor retries them)."""
-    added = registry.apply_inventory_changes(
+    added = registry_bulk.apply_inventory_changes(
+        registry,
         plan.account_group,
         [NewInventory(p.name, p.role_arn, plan.regions, plan.organization_id) for p in plan.add],
         disable={p.integration_id: p.reason or "disabled" for p in plan.disable},  # type: ignore[misc]
@@ -348,7 +344,7 @@ def apply_onboarding(
             registry.external_id(plan.account_group),
             max_workers,
         )
-        registry.set_regions_bulk(found, source="discovered")
+        registry_bulk.set_regions_bulk(registry, found, source="discovered")
     return result
 
 

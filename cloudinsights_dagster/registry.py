@@ -11,7 +11,7 @@ import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -97,28 +97,6 @@ class Location:
     external_id: str = field(default="", repr=False)
 
 
-@dataclass(frozen=True)
-class InventoryAccount:
-    """An inventory integration as organization onboarding sees it."""
-
-    id: int
-    name: str
-    account_id: str
-    role_arn: str
-    organization_id: str | None
-    disabled_at: datetime | None
-    disabled_reason: str | None
-    region_count: int
-
-
-@dataclass(frozen=True)
-class NewInventory:
-    name: str
-    role_arn: str
-    regions: tuple[str, ...] = ()
-    organization_id: str | None = None
-
-
 def new_external_id() -> str:
     # 192 random bits: unguessable, and within STS's 2-1224 character limit and alphabet.
     return secrets.token_urlsafe(24)
@@ -130,8 +108,9 @@ class Registry:
 
     # ------------------------------------------------------------ account groups
 
-    def _group(self, session: Session, name: str, create: bool = False) -> s.AccountGroup:
-        name = _clean_name(name, "account group")
+    def group_row(self, session: Session, name: str, create: bool = False) -> s.AccountGroup:
+        """The account group's row (created with its ExternalId when `create`), in `session`."""
+        name = clean_name(name, "account group")
         group = session.scalar(sa.select(s.AccountGroup).where(s.AccountGroup.name == name))
         if group is None:
             if not create:
@@ -144,7 +123,7 @@ class Registry:
     def external_id(self, account_group: str) -> str:
         """The account group's ExternalId, created on first use and stable afterwards."""
         with session_scope(self.database_url) as session:
-            return self._group(session, account_group, create=True).external_id
+            return self.group_row(session, account_group, create=True).external_id
 
     def account_groups(self) -> list[str]:
         with session_scope(self.database_url) as session:
@@ -157,15 +136,15 @@ class Registry:
     def add_inventory(
         self, account_group: str, name: str, role_arn: str, regions: list[str] | None = None
     ) -> IntegrationInfo:
-        role = _parse(parse_role_arn, role_arn)
+        role = checked(parse_role_arn, role_arn)
         for region in regions or []:
-            _parse(validate_region, region)
+            checked(validate_region, region)
         with session_scope(self.database_url) as session:
-            group = self._group(session, account_group, create=True)
+            group = self.group_row(session, account_group, create=True)
             self._check_new(session, group, name, "inventory", role.arn)
             integration = s.Integration(
                 account_group_id=group.id,
-                name=_clean_name(name, "integration"),
+                name=clean_name(name, "integration"),
                 integration_type="inventory",
                 role_arn=role.arn,
                 account_id=role.account_id,
@@ -185,13 +164,13 @@ class Registry:
     def add_flowlogs(
         self, account_group: str, name: str, role_arn: str, topic_arns: list[str]
     ) -> IntegrationInfo:
-        role = _parse(parse_role_arn, role_arn)
+        role = checked(parse_role_arn, role_arn)
         if not topic_arns:
             raise RegistryError(
                 "a flow logs integration needs at least one SNS topic ARN (--topic-arn), "
                 "one per region where its account holds flow-log buckets"
             )
-        topics = [_parse(parse_topic_arn, arn) for arn in topic_arns]
+        topics = [checked(parse_topic_arn, arn) for arn in topic_arns]
         foreign = [t.arn for t in topics if t.account_id != role.account_id]
         if foreign:
             raise RegistryError(
@@ -204,7 +183,7 @@ class Registry:
         if repeated:
             raise RegistryError(f"SNS topic ARN(s) listed twice: {', '.join(repeated)}")
         with session_scope(self.database_url) as session:
-            group = self._group(session, account_group, create=True)
+            group = self.group_row(session, account_group, create=True)
             self._check_new(session, group, name, "flowlogs", role.arn)
             taken = session.execute(
                 sa.select(s.IntegrationTopic.topic_arn, s.Integration.name, s.AccountGroup.name)
@@ -223,7 +202,7 @@ class Registry:
                 )
             integration = s.Integration(
                 account_group_id=group.id,
-                name=_clean_name(name, "integration"),
+                name=clean_name(name, "integration"),
                 integration_type="flowlogs",
                 role_arn=role.arn,
                 account_id=role.account_id,
@@ -243,7 +222,7 @@ class Registry:
     def _check_new(
         self, session: Session, group: s.AccountGroup, name: str, kind: str, role_arn: str
     ) -> None:
-        name = _clean_name(name, "integration")
+        name = clean_name(name, "integration")
         clash = session.scalar(
             sa.select(s.Integration).where(
                 s.Integration.account_group_id == group.id, s.Integration.name == name
@@ -275,14 +254,14 @@ class Registry:
                 s.AccountGroup, s.AccountGroup.id == s.Integration.account_group_id
             )
             if account_group is not None:
-                group = self._group(session, account_group)
+                group = self.group_row(session, account_group)
                 query = query.where(s.Integration.account_group_id == group.id)
             rows = session.execute(query.order_by(s.AccountGroup.name, s.Integration.name)).all()
             return [self._info(session, integration, group) for integration, group in rows]
 
     def get(self, account_group: str, name: str) -> IntegrationInfo:
         with session_scope(self.database_url) as session:
-            group = self._group(session, account_group)
+            group = self.group_row(session, account_group)
             return self._info(session, self._integration(session, group, name), group)
 
     def get_by_id(self, integration_id: int) -> IntegrationInfo:
@@ -297,7 +276,7 @@ class Registry:
 
     def remove(self, account_group: str, name: str) -> IntegrationInfo:
         with session_scope(self.database_url) as session:
-            group = self._group(session, account_group)
+            group = self.group_row(session, account_group)
             integration = self._integration(session, group, name)
             info = self._info(session, integration, group)
             # Explicit deletes: SQLite only cascades with foreign keys on, and we don't rely on it.
@@ -314,7 +293,7 @@ class Registry:
     def set_regions(self, integration_id: int, regions: list[str], source: str) -> None:
         """Record the enabled regions of an inventory integration's account (replacing old ones)."""
         for region in regions:
-            _parse(validate_region, region)
+            checked(validate_region, region)
         with session_scope(self.database_url) as session:
             session.execute(
                 sa.delete(s.IntegrationRegion).where(
@@ -363,211 +342,6 @@ class Registry:
             disabled_reason=integration.disabled_reason,
         )
 
-    # ------------------------------------------------------------ bulk (organization onboarding)
-
-    def inventory_accounts(self, account_group: str) -> list[InventoryAccount]:
-        """The group's inventory integrations in one query (no per-integration look-ups), for
-        planning an onboarding of hundreds of accounts."""
-        with session_scope(self.database_url) as session:
-            group = session.scalar(
-                sa.select(s.AccountGroup).where(
-                    s.AccountGroup.name == _clean_name(account_group, "account group")
-                )
-            )
-            if group is None:
-                return []
-            rows = session.execute(
-                sa.select(
-                    s.Integration,
-                    sa.select(sa.func.count())
-                    .where(s.IntegrationRegion.integration_id == s.Integration.id)
-                    .scalar_subquery(),
-                )
-                .where(
-                    s.Integration.account_group_id == group.id,
-                    s.Integration.integration_type == "inventory",
-                )
-                .order_by(s.Integration.account_id, s.Integration.id)
-            ).all()
-            return [
-                InventoryAccount(
-                    id=i.id,
-                    name=i.name,
-                    account_id=i.account_id,
-                    role_arn=i.role_arn,
-                    organization_id=i.organization_id,
-                    disabled_at=i.disabled_at,
-                    disabled_reason=i.disabled_reason,
-                    region_count=int(count or 0),
-                )
-                for i, count in rows
-            ]
-
-    def integration_names(self, account_group: str) -> set[str]:
-        """Every integration name of the group (both types), for choosing new unique names."""
-        with session_scope(self.database_url) as session:
-            return set(
-                session.scalars(
-                    sa.select(s.Integration.name)
-                    .join(s.AccountGroup, s.AccountGroup.id == s.Integration.account_group_id)
-                    .where(s.AccountGroup.name == _clean_name(account_group, "account group"))
-                )
-            )
-
-    def apply_inventory_changes(
-        self,
-        account_group: str,
-        add: list[NewInventory],
-        disable: dict[int, str] | None = None,
-        enable: list[int] | None = None,
-        now: datetime | None = None,
-    ) -> list[IntegrationInfo]:
-        """Add many inventory integrations, disable and re-enable others, in ONE transaction
-        with a handful of statements whatever the count: all of it is saved, or none.
-
-        Every rule of `add_inventory` holds (unique names, one integration per role); a breach
-        names each offending entry and nothing is written. Returns the added integrations.
-        """
-        disable, enable = disable or {}, enable or []
-        roles = {}
-        for entry in add:
-            roles[entry.name] = _parse(parse_role_arn, entry.role_arn)
-            for region in entry.regions:
-                _parse(validate_region, region)
-        now = now or s.utcnow()
-        with session_scope(self.database_url) as session:
-            group = self._group(session, account_group, create=True)
-            existing = session.execute(
-                sa.select(
-                    s.Integration.name, s.Integration.integration_type, s.Integration.role_arn
-                ).where(s.Integration.account_group_id == group.id)
-            ).all()
-            taken_names = {name for name, _, _ in existing}
-            taken_roles = {arn for _, kind, arn in existing if kind == "inventory"}
-            problems, names, arns = [], set(), set()
-            for entry in add:
-                name, arn = _clean_name(entry.name, "integration"), roles[entry.name].arn
-                if name in taken_names or name in names:
-                    problems.append(
-                        f"name {name!r} is already used in account group {group.name!r}"
-                    )
-                if arn in taken_roles or arn in arns:
-                    problems.append(f"role {arn} is already used by an inventory integration")
-                names.add(name)
-                arns.add(arn)
-            if problems:
-                shown = "; ".join(problems[:10])
-                more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-                raise RegistryError(f"nothing saved: {shown}{more}")
-            rows = [
-                {
-                    "account_group_id": group.id,
-                    "name": _clean_name(entry.name, "integration"),
-                    "integration_type": "inventory",
-                    "role_arn": roles[entry.name].arn,
-                    "account_id": roles[entry.name].account_id,
-                    "organization_id": entry.organization_id,
-                    "created_at": now,
-                }
-                for entry in add
-            ]
-            if rows:
-                session.execute(sa.insert(s.Integration), rows)
-            added = (
-                {
-                    i.name: i
-                    for i in session.scalars(
-                        sa.select(s.Integration).where(
-                            s.Integration.account_group_id == group.id,
-                            s.Integration.name.in_([r["name"] for r in rows]),
-                        )
-                    )
-                }
-                if rows
-                else {}
-            )
-            regions: list[dict[str, Any]] = [
-                {"integration_id": added[e.name.strip()].id, "region": region, "source": "given"}
-                for e in add
-                for region in sorted(set(e.regions))
-            ]
-            if regions:
-                session.execute(sa.insert(s.IntegrationRegion), regions)
-            if added:
-                session.execute(
-                    sa.insert(s.IntegrationStatus),
-                    [
-                        {
-                            "integration_id": i.id,
-                            "account_group_id": group.id,
-                            "status": "pending",
-                            "reasons": ["saved, not yet monitored"],
-                            "fix": None,
-                            "updated_at": now,
-                        }
-                        for i in added.values()
-                    ],
-                )
-            # One executemany by primary key, however many are disabled; only the group's own.
-            if disable:
-                own = set(
-                    session.scalars(
-                        sa.select(s.Integration.id).where(
-                            s.Integration.account_group_id == group.id,
-                            s.Integration.id.in_(list(disable)),
-                        )
-                    )
-                )
-                updates = [
-                    {"id": i, "disabled_at": now, "disabled_reason": reason}
-                    for i, reason in disable.items()
-                    if i in own
-                ]
-                if updates:
-                    session.execute(sa.update(s.Integration), updates)
-            if enable:
-                session.execute(
-                    sa.update(s.Integration)
-                    .where(s.Integration.account_group_id == group.id, s.Integration.id.in_(enable))
-                    .values(disabled_at=None, disabled_reason=None)
-                )
-            regions_by_id: dict[int, list[str]] = {}
-            for r in regions:
-                regions_by_id.setdefault(r["integration_id"], []).append(r["region"])
-            return [
-                IntegrationInfo(
-                    id=i.id,
-                    account_group=group.name,
-                    name=i.name,
-                    integration_type="inventory",
-                    role_arn=i.role_arn,
-                    account_id=i.account_id,
-                    created_at=i.created_at,
-                    regions=tuple(regions_by_id.get(i.id, ())),
-                )
-                for i in sorted(added.values(), key=lambda i: i.account_id)
-            ]
-
-    def set_regions_bulk(self, regions_by_integration: dict[int, list[str]], source: str) -> None:
-        """`set_regions` for many integrations in one transaction."""
-        for regions in regions_by_integration.values():
-            for region in regions:
-                _parse(validate_region, region)
-        if not regions_by_integration:
-            return
-        with session_scope(self.database_url) as session:
-            ids = list(regions_by_integration)
-            session.execute(
-                sa.delete(s.IntegrationRegion).where(s.IntegrationRegion.integration_id.in_(ids))
-            )
-            rows = [
-                {"integration_id": i, "region": region, "source": source}
-                for i, regions in regions_by_integration.items()
-                for region in sorted(set(regions))
-            ]
-            if rows:
-                session.execute(sa.insert(s.IntegrationRegion), rows)
-
     # ------------------------------------------------------------ integration policies
 
     def set_enabled(
@@ -593,9 +367,9 @@ class Registry:
                 )
             kind, value = "resource_group", resource_group
         else:
-            kind, value = "region", _parse(validate_region, region or "")
+            kind, value = "region", checked(validate_region, region or "")
         with session_scope(self.database_url) as session:
-            group = self._group(session, account_group, create=True)
+            group = self.group_row(session, account_group, create=True)
             existing = session.scalar(
                 sa.select(s.DisabledSetting).where(
                     s.DisabledSetting.account_group_id == group.id,
@@ -612,7 +386,7 @@ class Registry:
 
     def disabled(self, account_group: str) -> DisabledSettings:
         with session_scope(self.database_url) as session:
-            return _disabled(session, self._group(session, account_group, create=True).id)
+            return _disabled(session, self.group_row(session, account_group, create=True).id)
 
     # ------------------------------------------------------------ locations
 
@@ -679,7 +453,7 @@ def _set_pending(session: Session, integration: s.Integration) -> None:
     )
 
 
-def _clean_name(name: str, what: str) -> str:
+def clean_name(name: str, what: str) -> str:
     cleaned = (name or "").strip()
     if not cleaned:
         raise RegistryError(f"the {what} name is empty")
@@ -688,7 +462,7 @@ def _clean_name(name: str, what: str) -> str:
     return cleaned
 
 
-def _parse(parser, value):
+def checked(parser, value):
     try:
         return parser(value)
     except InvalidIdentifier as exc:

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from cloudinsights_dagster import partitions, policies
+from cloudinsights_dagster import partitions, policies, registry_bulk
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.stackset import RESOURCE_TYPES, _with_topic_ref, build_template
 
@@ -76,7 +76,7 @@ def test_onboard_cli_json_dry_run_exit_codes_and_partitions(run, org, database_u
     assert dry.returncode == 0, dry.stderr
     out = json.loads(dry.stdout)
     assert out["dry_run"] and len(out["add"]) == 10
-    assert Registry(database_url).inventory_accounts("g") == []
+    assert registry_bulk.inventory_accounts(Registry(database_url), "g") == []
 
     done = run(*base, extra_env={"DAGSTER_HOME": str(home)})
     assert done.returncode == 0, done.stderr

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cloudinsights_dagster import organizations as orgs
-from cloudinsights_dagster.registry import NewInventory, Registry, RegistryError
+from cloudinsights_dagster import registry_bulk
+from cloudinsights_dagster.registry import Registry, RegistryError
+from cloudinsights_dagster.registry_bulk import NewInventory
 from cloudinsights_dagster.status import compute_status
 from cloudinsights_dagster.warehouse.schema import utcnow
 
@@ -124,7 +126,7 @@ def test_account_coming_back_is_reenabled(org, registry, moto_endpoint):
 def test_dry_run_writes_nothing(org, registry):
     plan = _onboard(registry, org["client"], dry_run=True)
     assert len(plan.add) == 50
-    assert registry.inventory_accounts("g") == []
+    assert registry_bulk.inventory_accounts(registry, "g") == []
     assert registry.locations() == []
 
 
@@ -161,11 +163,11 @@ def test_bulk_add_is_all_or_nothing(registry):
     registry.add_inventory("g", "taken", "arn:aws:iam::111111111111:role/r", ["us-east-1"])
     entries = [NewInventory(f"a{i}", f"arn:aws:iam::{200000000000 + i}:role/r") for i in range(5)]
     with pytest.raises(RegistryError, match="name 'taken' is already used"):
-        registry.apply_inventory_changes(
-            "g", [*entries, NewInventory("taken", "arn:aws:iam::333333333333:role/r")]
+        registry_bulk.apply_inventory_changes(
+            registry, "g", [*entries, NewInventory("taken", "arn:aws:iam::333333333333:role/r")]
         )
-    assert len(registry.inventory_accounts("g")) == 1
-    added = registry.apply_inventory_changes("g", entries)
+    assert len(registry_bulk.inventory_accounts(registry, "g")) == 1
+    added = registry_bulk.apply_inventory_changes(registry, "g", entries)
     assert [i.name for i in added] == [f"a{i}" for i in range(5)]
 
 
@@ -175,5 +177,5 @@ def test_regions_discovered_concurrently_when_not_given(org, registry):
     plan = orgs.plan_onboarding(registry, "g", organization, ROLE)
     result = orgs.apply_onboarding(registry, plan, max_workers=4)
     assert not result.region_failures
-    accounts = registry.inventory_accounts("g")
+    accounts = registry_bulk.inventory_accounts(registry, "g")
     assert len(accounts) == 8 and all(a.region_count > 10 for a in accounts)
