@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,16 +25,11 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from cloudinsights_dagster.flowlogs.table import is_compacted, source_object
 from cloudinsights_dagster.inventory.store import inventory_as_of
 from cloudinsights_dagster.views import columnar
 from cloudinsights_dagster.views.caps import cap_reasons, cap_rejected, cap_throughput
 from cloudinsights_dagster.views.impact import change_impacts, impact_windows
 from cloudinsights_dagster.views.partials import (
-    Partial,
-    partial_of,
-    partial_path,
-    read_partial,
     windows_of_partial,
 )
 from cloudinsights_dagster.views.reasons import (
@@ -45,41 +40,21 @@ from cloudinsights_dagster.views.reasons import (
     sort_reasons,
 )
 from cloudinsights_dagster.views.rejected import finish_rejected
+from cloudinsights_dagster.views.sources import (
+    OBJECT_COLUMNS,
+    VIEW_COLUMNS,
+    LoadedObject,
+    Partials,
+    contributing_days,
+    in_windows,
+    loaded_object,
+    loaded_objects,
+    read_records,
+)
 from cloudinsights_dagster.views.throughput import THROUGHPUT_SCHEMA, merge_throughput
 from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import get_engine, session_scope
 
-# The enriched columns the views read (throughput, rejected, reasons): reading only these
-# halves what a refresh decodes.
-VIEW_COLUMNS = (
-    "account_id",
-    "action",
-    "bytes",
-    "dstaddr",
-    "dstport",
-    "end",
-    "eni_instance_id",
-    "eni_owner_account_id",
-    "eni_security_group_ids",
-    "eni_subnet_id",
-    "eni_vpc_id",
-    "flow_direction",
-    "instance_id",
-    "interface_id",
-    "log_status",
-    "packets",
-    "peer_instance_id",
-    "peer_interface_id",
-    "peer_is_external",
-    "protocol",
-    "srcaddr",
-    "srcport",
-    "start",
-    "subnet_id",
-    "tcp_flags",
-    "traffic_path",
-    "vpc_id",
-)
 IMPACT_WINDOWS = 3  # five-minute windows before and after a change
 _LOCK_NAMESPACE = 727_100_002  # advisory locks of view refreshes (see warehouse/db.py: ..._001)
 REASON_HISTORY = timedelta(days=7)  # how far back a removed rule is looked for
@@ -104,87 +79,6 @@ class ViewsReport:
     partials_used: int = 0  # of which from their partial (the others: from their records)
     columnar_rows: int = 0
     columnar_bytes: int = 0
-
-
-@dataclass(frozen=True)
-class _Object:
-    """A loaded object as the ledger knows it."""
-
-    output_path: str
-    integration_id: int
-    bucket: str
-    key: str
-    records: int | None
-
-
-def _object(values: Sequence) -> _Object:
-    """An _Object of a row of _OBJECT_COLUMNS (the queries select loaded objects only, so the
-    output path is set)."""
-    output_path, integration_id, bucket, key, records = values
-    return _Object(str(output_path), int(integration_id), str(bucket), str(key), records)
-
-
-_OBJECT_COLUMNS = (
-    s.FlowLogObject.output_path,
-    s.FlowLogObject.integration_id,
-    s.FlowLogObject.bucket,
-    s.FlowLogObject.object_key,
-    s.FlowLogObject.records_loaded,
-)
-
-
-def _objects(
-    session: Session,
-    location_key: str,
-    integration_ids: list[int],
-    span: tuple[datetime, datetime],
-    days: set[str],
-) -> list[_Object]:
-    """Loaded outputs of the location whose records may fall in [span): by the records' own
-    time span (an index range), or by day for objects recorded without one."""
-    low, high = span
-    by_span = sa.and_(
-        s.FlowLogObject.first_start.is_not(None),
-        s.FlowLogObject.first_start < high,
-        s.FlowLogObject.last_end >= low,
-    )
-    by_day = sa.and_(s.FlowLogObject.first_start.is_(None), s.FlowLogObject.day.in_(sorted(days)))
-    return [
-        _object(row)
-        for row in session.execute(
-            sa.select(*_OBJECT_COLUMNS)
-            .where(
-                s.FlowLogObject.location_key == location_key,
-                s.FlowLogObject.integration_id.in_(integration_ids),
-                s.FlowLogObject.status == "loaded",
-                s.FlowLogObject.output_path.is_not(None),
-                sa.or_(by_span, by_day),
-            )
-            .order_by(s.FlowLogObject.output_path)
-        )
-    ]
-
-
-def _read(paths: list[str], columns: list[str] | None = None) -> pa.Table | None:
-    if not paths:
-        return None
-    # Each file once: after compaction (flowlogs/table.py) many objects share one file.
-    import pyarrow.dataset as pads  # here: it imports pandas (~0.2 CPU-s in every run process)
-
-    dataset = pads.dataset(list(dict.fromkeys(paths)), format="parquet")
-    if columns is not None:
-        columns = [c for c in columns if c in dataset.schema.names]
-    return dataset.to_table(columns=columns)
-
-
-def _contributing_days(windows: set[datetime]) -> set[str]:
-    """Files of day D hold records of D and of late D-1: a window's records are in its own
-    day's partition and the next one."""
-    days: set[str] = set()
-    for window in windows:
-        d = window.date()
-        days.update({d.isoformat(), (d + timedelta(days=1)).isoformat()})
-    return days
 
 
 def _insert(session: Session, model, rows: list[dict]) -> None:
@@ -215,9 +109,7 @@ def refresh_run_views(
     no columnar views written."""
     with session_scope(database_url) as session:
         rows = session.execute(
-            sa.select(
-                *_OBJECT_COLUMNS, s.FlowLogObject.location_key, s.Integration.account_group_id
-            )
+            sa.select(*OBJECT_COLUMNS, s.FlowLogObject.location_key, s.Integration.account_group_id)
             .join(s.Integration, s.Integration.id == s.FlowLogObject.integration_id)
             .where(
                 s.FlowLogObject.claimed_by_run == run_id,
@@ -226,9 +118,9 @@ def refresh_run_views(
             )
         ).all()
         group_integrations = _flowlogs_integrations_by_group(session)
-    objects: dict[tuple[int, str], list[_Object]] = defaultdict(list)
+    objects: dict[tuple[int, str], list[LoadedObject]] = defaultdict(list)
     for *columns, location_key, group_id in rows:
-        objects[(group_id, location_key)].append(_object(columns))
+        objects[(group_id, location_key)].append(loaded_object(columns))
     return [
         _refresh_group(
             database_url,
@@ -254,7 +146,7 @@ def refresh_partition_views(
     """Re-aggregate every window of a location's day (every loaded object of it), per group."""
     with session_scope(database_url) as session:
         rows = session.execute(
-            sa.select(*_OBJECT_COLUMNS, s.Integration.account_group_id)
+            sa.select(*OBJECT_COLUMNS, s.Integration.account_group_id)
             .join(s.Integration, s.Integration.id == s.FlowLogObject.integration_id)
             .where(
                 s.FlowLogObject.location_key == location_key,
@@ -264,9 +156,9 @@ def refresh_partition_views(
             )
         ).all()
         group_integrations = _flowlogs_integrations_by_group(session)
-    by_group: dict[int, list[_Object]] = defaultdict(list)
+    by_group: dict[int, list[LoadedObject]] = defaultdict(list)
     for *columns, group_id in rows:
-        by_group[group_id].append(_object(columns))
+        by_group[group_id].append(loaded_object(columns))
     return [
         _refresh_group(
             database_url,
@@ -302,63 +194,12 @@ def refresh_lock(database_url: str, group_id: int, location_key: str) -> Iterato
             conn.commit()
 
 
-class _Partials:
-    """The partial of each object: its file when it matches the ledger, else built from its
-    records (read once)."""
-
-    def __init__(self, views_base: str | None):
-        self.base = views_base
-        self._cache: dict[tuple[str, str, str], Partial] = {}
-        self.from_files = 0
-
-    def get(self, obj: _Object) -> Partial:
-        # A compacted file (flowlogs/table.py) holds many objects' rows: one partial per object.
-        cache_key = (obj.output_path, obj.bucket, obj.key)
-        found = self._cache.get(cache_key)
-        if found is not None:
-            return found
-        compacted = is_compacted(obj.output_path)
-        partial = None
-        if self.base is not None:
-            partial = read_partial(partial_path(self.base, obj.integration_id, obj.bucket, obj.key))
-            # Built at the object's last load, for its own file: compaction moves the rows, not
-            # the figures, so a partial of a compacted object stays valid if its counts agree.
-            if partial is not None and (
-                (partial.output_path != obj.output_path and not compacted)
-                or (obj.records is not None and partial.records != obj.records)
-            ):
-                partial = None  # built for another output: stale
-        if partial is None:
-            partial = partial_of(self._records_of(obj, compacted), obj.output_path)
-        else:
-            self.from_files += 1
-        self._cache[cache_key] = partial
-        return partial
-
-    @staticmethod
-    def _records_of(obj: _Object, compacted: bool) -> pa.Table | None:
-        if not compacted:
-            return _read([obj.output_path], list(VIEW_COLUMNS))
-        records = _read([obj.output_path], [*VIEW_COLUMNS, "source_object"])
-        if records is None:
-            return None
-        mine = pc.equal(
-            records["source_object"].cast(pa.string()), source_object(obj.bucket, obj.key)
-        )
-        return records.filter(mine).drop_columns(["source_object"])
-
-
-def _in_windows(table: pa.Table, windows: set[datetime]) -> pa.Table:
-    wanted = pa.array(sorted(int(w.timestamp()) for w in windows), pa.int64())
-    return table.filter(pc.is_in(table["window_start"].cast(pa.int64()), wanted))
-
-
 def _refresh_group(
     database_url: str,
     group_id: int,
     integration_ids: list[int],
     location_key: str,
-    new_objects: list[_Object],
+    new_objects: list[LoadedObject],
     now: datetime,
     views_base: str | None = None,
 ) -> ViewsReport:
@@ -373,12 +214,12 @@ def _refresh_locked(
     group_id: int,
     integration_ids: list[int],
     location_key: str,
-    new_objects: list[_Object],
+    new_objects: list[LoadedObject],
     now: datetime,
     views_base: str | None,
 ) -> ViewsReport:
     report = ViewsReport(location_key)
-    partials = _Partials(views_base)
+    partials = Partials(views_base)
     touched: set[datetime] = set()
     for obj in new_objects:
         touched |= windows_of_partial(partials.get(obj))
@@ -386,12 +227,12 @@ def _refresh_locked(
         return report
     span = (min(touched), max(touched) + timedelta(minutes=5))
     with session_scope(database_url) as session:
-        objects = _objects(
-            session, location_key, integration_ids, span, _contributing_days(touched)
+        objects = loaded_objects(
+            session, location_key, integration_ids, span, contributing_days(touched)
         )
     parts = [partials.get(obj) for obj in objects]
     report.objects, report.partials_used = len(objects), partials.from_files
-    throughput = merge_throughput(_in_windows(p.throughput, touched) for p in parts)
+    throughput = merge_throughput(in_windows(p.throughput, touched) for p in parts)
     groups = _security_groups(database_url, location_key, max(touched))
     rejected = finish_rejected(
         [p.rejected for p in parts],
@@ -407,13 +248,13 @@ def _refresh_locked(
             max(touched) + timedelta(minutes=5),
         )
     reasons, straddled = explain_groups(
-        merge_reject_groups(_in_windows(p.reject_groups, touched) for p in parts), history
+        merge_reject_groups(in_windows(p.reject_groups, touched) for p in parts), history
     )
     if straddled:
         # A rule version changed inside these windows: their records may have different
         # reasons before and after it, so they are explained record by record.
         exact_windows = {datetime.fromtimestamp(w, UTC) for w in straddled}
-        records = _read(sorted(o.output_path for o in objects), list(VIEW_COLUMNS))
+        records = read_records(sorted(o.output_path for o in objects), list(VIEW_COLUMNS))
         reasons = sort_reasons(
             pa.concat_tables(
                 [
@@ -521,7 +362,7 @@ class _EniThroughput:
 
     def rows(self, session: Session, windows: set[datetime], refreshed: set[datetime]) -> pa.Table:
         others = windows - refreshed
-        parts = [_in_windows(self.fresh, windows & refreshed)]
+        parts = [in_windows(self.fresh, windows & refreshed)]
         if others and self.views_base is not None:
             stored = columnar.read_windows(
                 self.views_base, "entity_throughput", self.group_id, self.location_key, others
