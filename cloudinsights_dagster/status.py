@@ -151,9 +151,10 @@ def inventory_status(
         )
     reasons = []
     timeliness = []
+    recent = recent_snapshot_times(session, sorted(seen), now)
     for key, snap in sorted(seen.items()):
         bad = [o for o in snap.api_outcomes if o["outcome"] != "ok"]
-        timeliness += snapshot_timeliness(session, key, snap, now)
+        timeliness += snapshot_timeliness(key, snap, recent[key], now)
         if (problem := problems.get(key)) is not None:
             reasons.append(f"{key}: {problem.summary}")
         elif key in assume_failed:
@@ -186,11 +187,30 @@ def _minutes(delta: timedelta) -> int:
     return int(delta.total_seconds() // 60)
 
 
+def recent_snapshot_times(
+    session: Session, location_keys: list[str], now: datetime
+) -> dict[str, list[datetime]]:
+    """Each location's snapshot (tick) times recorded in the last 30 minutes, sorted: one query
+    for all of an integration's locations."""
+    times: dict[str, list[datetime]] = {key: [] for key in location_keys}
+    rows = session.execute(
+        sa.select(s.InventorySnapshot.location_key, s.InventorySnapshot.snapshot_time).where(
+            s.InventorySnapshot.location_key.in_(location_keys),
+            s.InventorySnapshot.created_at >= now - ERROR_WINDOW,
+            s.InventorySnapshot.created_at <= now,
+        )
+    )
+    for key, at in rows:
+        times[key].append(_aware(at))
+    return {key: sorted(found) for key, found in times.items()}
+
+
 def snapshot_timeliness(
-    session: Session, location_key: str, latest: s.InventorySnapshot, now: datetime
+    location_key: str, latest: s.InventorySnapshot, times: list[datetime], now: datetime
 ) -> list[str]:
     """Plain words for a location whose snapshots are late (none recorded for more than two
-    ticks) or skipped (ticks without a snapshot between two recent ones).
+    ticks) or skipped (ticks without a snapshot between two recent ones); `times`: its recent
+    snapshot times (recent_snapshot_times).
 
     Lateness is measured on the wall clock at which snapshots were recorded (``created_at``),
     so replayed ticks (the demo, tests) are judged by when they ran; skipped ticks by the gaps
@@ -203,16 +223,6 @@ def snapshot_timeliness(
             f"{recorded:%Y-%m-%d %H:%M} UTC, {_minutes(now - recorded)} minutes ago (one is "
             "expected every 5 minutes)"
         )
-    times = sorted(
-        _aware(t)
-        for t in session.scalars(
-            sa.select(s.InventorySnapshot.snapshot_time).where(
-                s.InventorySnapshot.location_key == location_key,
-                s.InventorySnapshot.created_at >= now - ERROR_WINDOW,
-                s.InventorySnapshot.created_at <= now,
-            )
-        )
-    )
     missed: list[datetime] = []
     for before, after in zip(times, times[1:], strict=False):
         gap = after - before

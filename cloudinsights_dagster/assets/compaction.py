@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from cloudinsights_dagster import partitions
+from cloudinsights_dagster import partitions, tags
 from cloudinsights_dagster.assets.common import OWNERS
 from cloudinsights_dagster.assets.flowlogs import flowlog_records
 from cloudinsights_dagster.resources import WarehouseResource
@@ -53,7 +53,7 @@ def flow_records_compacted(
 flowlog_compaction_job = dg.define_asset_job(
     "flowlog_compaction_job",
     selection=dg.AssetSelection.assets(flow_records_compacted),
-    tags={"cloudinsights/kind": "compaction"},
+    tags={tags.KIND: "compaction"},
     executor_def=dg.in_process_executor,
     description="Merge one closed day's flow-record files into one file per location.",
 )

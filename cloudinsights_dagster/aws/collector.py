@@ -3,7 +3,6 @@ region, service), counted and rate-limited."""
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
@@ -20,7 +19,7 @@ from botocore.exceptions import (
 from .budgets import RateBudgets
 from .loader import botocore_session
 from .problems import collector_problem
-from .sessions import RETRY_CONFIG, RoleTarget, endpoint_url, error_message
+from .sessions import RETRY_CONFIG, RoleTarget, default_region, endpoint_url, error_message
 from .stats import ApiStats, instrument
 
 
@@ -56,7 +55,7 @@ class CollectorSessions:
         self.stats = stats if stats is not None else ApiStats()
         self.budgets = budgets
         self.endpoint_url = endpoint_url()
-        self.sts_region = sts_region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+        self.sts_region = sts_region or default_region()
         self._lock = threading.RLock()  # client creation from a session is not thread-safe
         self._source = botocore_session()
         self._sts: Any = None

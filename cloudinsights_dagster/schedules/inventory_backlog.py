@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-RANGE_START = "dagster/asset_partition_range_start"
+from cloudinsights_dagster import tags
+
+RANGE_START = tags.PARTITION_RANGE_START
 WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]
 
 
