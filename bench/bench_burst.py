@@ -147,11 +147,11 @@ def _tick(instance, resources) -> tuple[list, float, float]:
     from cloudinsights_dagster.definitions import defs
     from cloudinsights_dagster.sensors.flowlogs import flowlog_queue_sensor
 
-    ctx = dg.build_sensor_context(
-        instance=instance, instance_ref=instance.get_ref(), resources=resources, definitions=defs
-    )
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    result = flowlog_queue_sensor.evaluate_tick(ctx)
+    with dg.build_sensor_context(
+        instance=instance, instance_ref=instance.get_ref(), resources=resources, definitions=defs
+    ) as ctx:
+        result = flowlog_queue_sensor.evaluate_tick(ctx)
     return list(result.run_requests or []), time.process_time() - cpu0, time.perf_counter() - wall0
 
 

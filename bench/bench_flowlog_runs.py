@@ -211,13 +211,13 @@ def _upload_and_take_in(world, resources, instance, day_offset: int, count: int,
         bodies.append(body)
     taken = 0
     for _ in range(20):
-        ctx = dg.build_sensor_context(
+        with dg.build_sensor_context(
             instance=instance,
             instance_ref=instance.get_ref(),
             resources=resources,
             definitions=defs,
-        )
-        flowlog_queue_sensor.evaluate_tick(ctx)
+        ) as ctx:
+            flowlog_queue_sensor.evaluate_tick(ctx)
         taken = _pending(day_offset)
         if taken >= count:
             break

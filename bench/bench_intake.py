@@ -152,17 +152,17 @@ def one_run(endpoint: str, size: int, profile: cProfile.Profile | None = None) -
             sensors=[flowlog_queue_sensor],
             resources=resources,
         )
-        ctx = dg.build_sensor_context(
+        with dg.build_sensor_context(
             instance=instance,
             instance_ref=instance.get_ref(),
             resources=resources,
             definitions=defs,
-        )
-        if profile:
-            profile.enable()
-        wall0, cpu0 = time.perf_counter(), time.process_time()
-        result = flowlog_queue_sensor.evaluate_tick(ctx)
-        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        ) as ctx:
+            if profile:
+                profile.enable()
+            wall0, cpu0 = time.perf_counter(), time.process_time()
+            result = flowlog_queue_sensor.evaluate_tick(ctx)
+            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         if profile:
             profile.disable()
         with get_engine(url).connect() as conn:

@@ -121,3 +121,23 @@ def fast_moto_endpoint(fast_moto_server: str, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("AWS_ENDPOINT_URL", fast_moto_server)
     yield fast_moto_server
     requests.post(f"{fast_moto_server}/moto-api/reset", timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_dagster_context() -> Iterator[None]:
+    """A Dagster instance entered and never closed (a `build_*_context` used without `with`)
+    leaves its definitions-state storage current for the whole worker; once that instance is
+    collected, any later `Definitions` load in the worker fails with "undefined DagsterInstance
+    weakref". Fail the test that leaks, not a later one that happens to share the worker."""
+    from dagster._core.storage.defs_state import base
+
+    before = base._current_storage.get()
+    yield
+    after = base._current_storage.get()
+    if after is not before:
+        base._current_storage.set(before)
+        pytest.fail(
+            "this test left a Dagster instance entered: use `with dg.build_sensor_context(...)` / "
+            "`with dg.build_schedule_context(...)` / `with dg.DagsterInstance.get()`",
+            pytrace=False,
+        )

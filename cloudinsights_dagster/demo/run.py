@@ -297,18 +297,20 @@ def run_steps(out: Progress, home: DemoHome, fake: FakeAws, anchor: datetime, re
         requests: list[dg.RunRequest] = []
         for _ in range(3):  # until the queue is drained (moto may hold some back a moment)
             # The sensor context logs to a console handler of its own: keep it off the screen.
-            with contextlib.redirect_stderr(io.StringIO()) as captured:
-                tick_result = sensor.evaluate_tick(
-                    dg.build_sensor_context(
-                        instance=instance,
-                        instance_ref=instance.get_ref(),
-                        definitions=defs,
-                        resources={
-                            "warehouse": WarehouseResource(),
-                            "flowlog_queue": FlowLogQueueResource(),
-                        },
-                    )
-                )
+            # A built context holds an instance of its own until it is closed: close it.
+            with (
+                contextlib.redirect_stderr(io.StringIO()) as captured,
+                dg.build_sensor_context(
+                    instance=instance,
+                    instance_ref=instance.get_ref(),
+                    definitions=defs,
+                    resources={
+                        "warehouse": WarehouseResource(),
+                        "flowlog_queue": FlowLogQueueResource(),
+                    },
+                ) as context,
+            ):
+                tick_result = sensor.evaluate_tick(context)
             with home.dagster_log.open("a") as log:
                 log.write(captured.getvalue())
             requests = list(tick_result.run_requests or [])

@@ -48,12 +48,14 @@ def test_location_sensor_adds_and_removes_location_partitions(tmp_path):
         sensors=defs.sensors, resources={"warehouse": WarehouseResource(database_url=url)}
     )
     sensor = sensor_defs.get_sensor_def("location_sync_sensor")
-    with dg.instance_for_test() as instance:
-        ctx = dg.build_sensor_context(
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_sensor_context(
             instance=instance,
             definitions=sensor_defs,
             resources={"warehouse": WarehouseResource(database_url=url)},
-        )
+        ) as ctx,
+    ):
         result = sensor.evaluate_tick(ctx)
         (request,) = result.dynamic_partitions_requests
         assert sorted(request.partition_keys) == [

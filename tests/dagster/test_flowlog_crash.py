@@ -111,10 +111,10 @@ def _instance_and_inventory(resources):
 
 
 def _tick(instance, resources):
-    ctx = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=instance, instance_ref=instance.get_ref(), resources=resources, definitions=defs
-    )
-    return flowlog_queue_sensor.evaluate_tick(ctx)
+    ) as ctx:
+        return flowlog_queue_sensor.evaluate_tick(ctx)
 
 
 def _run(instance, request, lease_seconds=LEASE_SECONDS, **overrides):

@@ -154,13 +154,13 @@ def test_live_ingestion_then_backfill_gives_the_same_records(setup):
             sensors=[flowlog_queue_sensor],
             resources=resources,
         )
-        ctx = dg.build_sensor_context(
+        with dg.build_sensor_context(
             instance=instance,
             instance_ref=instance.get_ref(),
             resources=resources,
             definitions=sensor_defs,
-        )
-        result = flowlog_queue_sensor.evaluate_tick(ctx)
+        ) as ctx:
+            result = flowlog_queue_sensor.evaluate_tick(ctx)
         (request,) = result.run_requests
         assert request.partition_key == DAY
 

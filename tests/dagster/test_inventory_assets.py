@@ -150,10 +150,10 @@ def test_schedule_batches_locations_into_few_runs():
     keys = [f"{n:012d}-us-east-1" for n in range(1, 201)]
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(partitions.locations.name, keys)
-        ctx = dg.build_schedule_context(
+        with dg.build_schedule_context(
             instance=instance, scheduled_execution_time=datetime(2026, 5, 1, 10, 5, tzinfo=UTC)
-        )
-        requests = list(inventory_schedule(ctx))
+        ) as ctx:
+            requests = list(inventory_schedule(ctx))
     assert len(requests) == 4
     covered = []
     for request in requests:
@@ -166,6 +166,6 @@ def test_schedule_batches_locations_into_few_runs():
 
 def test_schedule_skips_without_locations():
     with dg.instance_for_test() as instance:
-        ctx = dg.build_schedule_context(instance=instance)
-        result = inventory_schedule(ctx)
+        with dg.build_schedule_context(instance=instance) as ctx:
+            result = inventory_schedule(ctx)
     assert isinstance(result, dg.SkipReason)

@@ -13,10 +13,10 @@ KEYS = [f"{n:012d}-us-east-1" for n in range(1, 121)]  # 3 runs of 50, 50, 20
 
 
 def _tick(instance, minute: int):
-    ctx = dg.build_schedule_context(
+    with dg.build_schedule_context(
         instance=instance, scheduled_execution_time=datetime(2026, 5, 1, 10, minute, tzinfo=UTC)
-    )
-    return inventory_schedule(ctx)
+    ) as ctx:
+        return inventory_schedule(ctx)
 
 
 def _queue(instance, request: dg.RunRequest) -> None:

@@ -351,10 +351,10 @@ def test_the_nightly_compaction_asset(world, monkeypatch):
     )
     from cloudinsights_dagster.resources import WarehouseResource
 
-    context = dg.build_schedule_context(
+    with dg.build_schedule_context(
         scheduled_execution_time=datetime(2026, 3, 2, 4, tzinfo=UTC)
-    )
-    request = flowlog_compaction_schedule(context)
+    ) as context:
+        request = flowlog_compaction_schedule(context)
     assert request.partition_key == DAY
     monkeypatch.setenv("CLOUDINSIGHTS_FLOWLOGS_OUTPUT", world.base)
     before = _all_rows(world)
