@@ -165,7 +165,6 @@ def test_schedule_batches_locations_into_few_runs():
 
 
 def test_schedule_skips_without_locations():
-    with dg.instance_for_test() as instance:
-        with dg.build_schedule_context(instance=instance) as ctx:
-            result = inventory_schedule(ctx)
+    with dg.instance_for_test() as instance, dg.build_schedule_context(instance=instance) as ctx:
+        result = inventory_schedule(ctx)
     assert isinstance(result, dg.SkipReason)
