@@ -25,6 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import encoding
+
 INVENTORY_COLUMNS: tuple[str, ...] = (
     "interface_id",
     "instance_id",
@@ -338,14 +340,24 @@ class EnrichResult:
         return self.batch.num_rows
 
 
-def _dictionary(column: pa.Array) -> pa.DictionaryArray:
+def _dictionary(column: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
+    """A column as one dictionary array; a chunked one must have one dictionary (a table from
+    encoding.regroup): only its indices are concatenated."""
+    if isinstance(column, pa.ChunkedArray):
+        if column.num_chunks == 1:
+            column = column.chunk(0)
+        elif pa.types.is_dictionary(column.type) and column.num_chunks:
+            indices = pa.chunked_array([c.indices for c in column.chunks]).combine_chunks()
+            return pa.DictionaryArray.from_arrays(indices, column.chunk(0).dictionary)
+        else:
+            column = column.combine_chunks()
     if pa.types.is_dictionary(column.type):
         return column
     return pc.dictionary_encode(column)
 
 
 def enrich_batch(
-    batch: pa.RecordBatch,
+    batch: pa.RecordBatch | pa.Table,
     inventory: EniIndex | pa.Table,
     monitored_accounts: Iterable[str] | None = None,
     *,
@@ -355,7 +367,8 @@ def enrich_batch(
 
     `inventory` is an EniIndex (build it once and reuse it) or an inventory Table (then
     `monitored_accounts` is required). `sort_by`: columns to sort the kept records by (see
-    encoding.sort_order), done in the same gather as the filter.
+    encoding.sort_order), done in the same gather as the filter. `batch` may be a table of
+    several chunks with unified dictionaries (encoding.regroup): the gather reads the chunks.
     """
     if not isinstance(inventory, EniIndex):
         if monitored_accounts is None:
@@ -388,9 +401,7 @@ def enrich_batch(
             filtered_by_account[str(names[i] or "unknown")] = int(counts[i])
         positions = np.flatnonzero(keep)
     if sort_by:
-        from cloudinsights_dagster.flowlogs.writer import sort_order
-
-        order = sort_order(batch, sort_by, positions)
+        order = encoding.sort_order(batch, sort_by, positions)
         positions = order if positions is None else positions[order]
     if positions is not None:
         # One gather filters and sorts every parsed column.
@@ -398,6 +409,7 @@ def enrich_batch(
         rows = rows[positions]
         if start is not None:
             start = start[positions]
+    batch = encoding.as_batch(batch)
 
     columns = dict(zip(batch.schema.names, batch.columns, strict=True))
     for name, (source, _) in ENI_COLUMNS.items():
