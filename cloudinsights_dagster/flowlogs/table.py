@@ -319,11 +319,10 @@ def _read_members(by_path: dict[str, set[str]]) -> tuple[pa.Table, int]:
     if not tables:
         raise CompactionConflict("no file of the partition exists any more")
     merged = pa.concat_tables(tables, promote_options="permissive")
-    merged = merged.unify_dictionaries().combine_chunks()
-    batch = merged.to_batches(max_chunksize=max(merged.num_rows, 1))
-    if not batch:
-        return merged, size
-    ordered = encoding.sorted_group([batch[0]])
+    if not merged.num_rows:
+        return merged.combine_chunks(), size
+    # Sorted straight from the files' chunks (one gather; dictionaries unified first).
+    ordered = encoding.sorted_group(merged.unify_dictionaries())
     return pa.Table.from_batches([ordered]), size
 
 
