@@ -6,8 +6,9 @@
   the destination resource and its security groups, by impact (rejected_traffic);
 * :mod:`.impact`: the ENIs a config change touched and their traffic in the windows before and
   after it, and what each can explain of a shift (change_impact, rank_impacts);
-* :mod:`.reasons` (rule model in :mod:`.rules`): why each rejected flow was rejected, against
-  the security groups and network ACLs as they were at its time (reject_reasons);
+* :mod:`.reasons` (rule model in :mod:`.rules`, evaluated by :mod:`.rule_evaluation`): why
+  each rejected flow was rejected, against the security groups and network ACLs as they were at
+  its time (reject_reasons);
 * :mod:`.topology`: nodes and edges of a location's network (topology_nodes / topology_edges)
   and their SVG picture.
 
