@@ -10,7 +10,9 @@
   each rejected flow was rejected, against the security groups and network ACLs as they were at
   its time (reject_reasons);
 * :mod:`.topology`: nodes and edges of a location's network (topology_nodes / topology_edges)
-  and their SVG picture.
+  and their SVG picture;
+* :mod:`.vectorized`: what they share: windows, string columns as integer codes, exact keyed
+  sums.
 
 Windows are the records' own time (``start`` floored to five minutes), never a file's delivery
 time, so a late file only adds to the windows its records fall in.
@@ -28,15 +30,9 @@ from .impact import (
 )
 from .reasons import REASONS_SCHEMA, InventoryHistory, explain_rejects
 from .rejected import REJECTED_SCHEMA, aggregate_rejected, merge_rejected
-from .throughput import (
-    THROUGHPUT_SCHEMA,
-    WINDOW_SECONDS,
-    aggregate_throughput,
-    merge_throughput,
-    window_start,
-    windows_of,
-)
+from .throughput import THROUGHPUT_SCHEMA, aggregate_throughput, merge_throughput, windows_of
 from .topology import build_topology, changed_node_ids, render_svg
+from .vectorized import WINDOW_SECONDS, window_start
 
 __all__ = [
     "REASONS_SCHEMA",

@@ -48,7 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..inventory.model import ResourceRecord
-from .throughput import (
+from .vectorized import (
     WINDOW_SECONDS,
     as_utc,
     encode,

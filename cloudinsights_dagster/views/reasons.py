@@ -61,7 +61,7 @@ from .reject_groups import (
 )
 from .rule_evaluation import Probes, compile_rule_sets, evaluate, parse_addresses
 from .rules import DEFAULT_DENY, RuleSet, network_acl_entries, security_group_rules
-from .throughput import (
+from .vectorized import (
     TIMESTAMP,
     exact_sums,
     unique_rows,
