@@ -51,8 +51,13 @@ def parser_settings() -> ParserSettings:
     )
 
 
+def home_folder() -> Path:
+    """The state folder: $CLOUDINSIGHTS_HOME, else ./.cloudinsights (absolute)."""
+    return Path(os.environ.get("CLOUDINSIGHTS_HOME") or DEFAULT_HOME).resolve()
+
+
 def load_settings() -> Settings:
-    home = Path(os.environ.get("CLOUDINSIGHTS_HOME") or DEFAULT_HOME).resolve()
+    home = home_folder()
     database_url = (
         os.environ.get("CLOUDINSIGHTS_DATABASE_URL") or f"sqlite:///{home / 'warehouse.db'}"
     )
