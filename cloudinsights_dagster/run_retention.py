@@ -10,48 +10,30 @@ deleted, with their events and compute logs.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import dagster as dg
 
-from cloudinsights_dagster import tags
+from cloudinsights_dagster import settings, tags
 
 KIND_TAG = tags.KIND  # set by every job of the code location
-INVENTORY_DAYS_ENV = "CLOUDINSIGHTS_RUN_RETENTION_INVENTORY_DAYS"
-OTHER_DAYS_ENV = "CLOUDINSIGHTS_RUN_RETENTION_DAYS"
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
-
-
-def _days(name: str, value: float | str | None, default: float) -> float:
-    text = os.environ.get(name) if value is None else str(value)
-    if text is None or text == "":
-        return default
-    try:
-        days = float(text)
-    except ValueError:
-        days = -1.0
-    if days <= 0:
-        raise ValueError(
-            f"{name}={text!r}: give how many days finished runs are kept, a number above 0"
-        )
-    return days
 
 
 @dataclass(frozen=True)
 class RetentionPolicy:
-    inventory_days: float = 3.0
-    other_days: float = 14.0
+    inventory_days: float = settings.DEFAULT_RUN_RETENTION_INVENTORY_DAYS
+    other_days: float = settings.DEFAULT_RUN_RETENTION_DAYS
 
     @classmethod
     def from_env(
         cls, inventory_days: float | None = None, other_days: float | None = None
     ) -> RetentionPolicy:
         return cls(
-            _days(INVENTORY_DAYS_ENV, inventory_days, cls.inventory_days),
-            _days(OTHER_DAYS_ENV, other_days, cls.other_days),
+            settings.run_retention_inventory_days(inventory_days),
+            settings.run_retention_days(other_days),
         )
 
     def cutoff(self, kind: str | None, now: datetime) -> datetime:

@@ -1,10 +1,18 @@
-"""Where state lives and who the collector is, read from the environment when asked (never at
-import), so the code location loads anywhere."""
+"""Every CLOUDINSIGHTS_* variable the package reads, and what each may hold: read from the
+environment when asked (never at import), so the code location loads anywhere and a bad value
+fails the one thing that uses it with a message naming the variable, the value and what is
+allowed. The one setting read when the code location loads is `flowlog_start_date` (Dagster
+needs the partitions to build the definitions).
+
+The AWS SDK's own variables (AWS_ENDPOINT_URL, AWS_DEFAULT_REGION, the credential chain) are
+read where clients are built, in `aws.sessions`; DAGSTER_HOME is Dagster's, read by `doctor`
+and the CLI. Only `demo` sets CLOUDINSIGHTS_* variables, for the processes it starts."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 DEFAULT_HOME = ".cloudinsights"
@@ -43,8 +51,13 @@ def parser_settings() -> ParserSettings:
     )
 
 
+def home_folder() -> Path:
+    """The state folder: $CLOUDINSIGHTS_HOME, else ./.cloudinsights (absolute)."""
+    return Path(os.environ.get("CLOUDINSIGHTS_HOME") or DEFAULT_HOME).resolve()
+
+
 def load_settings() -> Settings:
-    home = Path(os.environ.get("CLOUDINSIGHTS_HOME") or DEFAULT_HOME).resolve()
+    home = home_folder()
     database_url = (
         os.environ.get("CLOUDINSIGHTS_DATABASE_URL") or f"sqlite:///{home / 'warehouse.db'}"
     )
@@ -68,3 +81,100 @@ def _positive_int(name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"{name}={raw!r}: use a whole number of at least 1 (default {default})")
     return int(raw)
+
+
+# The CLI's default --account-group; click reads it (`envvar=`) when a command is parsed.
+ACCOUNT_GROUP_ENV = "CLOUDINSIGHTS_ACCOUNT_GROUP"
+
+RATE_SHARE_ENV = "CLOUDINSIGHTS_API_RATE_SHARE"
+DEFAULT_RATE_SHARE = 0.5
+
+
+def rate_share(value: str | None = None) -> float:
+    """The share of each account's API budget the collector may use (0 < share <= 1);
+    ``value``, when given, replaces the environment's and is checked the same way."""
+    text = value if value is not None else os.environ.get(RATE_SHARE_ENV)
+    if text is None or text == "":
+        return DEFAULT_RATE_SHARE
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0 < share <= 1:
+        raise ValueError(
+            f"{RATE_SHARE_ENV}={text!r}: give the share of each account's AWS API rate the "
+            "collector may use, a number above 0 and at most 1 (default 0.5)"
+        )
+    return share
+
+
+LOCATION_THREADS_ENV = "CLOUDINSIGHTS_INVENTORY_LOCATION_THREADS"
+DEFAULT_LOCATION_THREADS = 8
+
+
+def location_threads(value: str | None = None) -> int:
+    """Locations collected at once in an inventory run (1 to 256)."""
+    text = value if value is not None else os.environ.get(LOCATION_THREADS_ENV)
+    if text is None or text == "":
+        return DEFAULT_LOCATION_THREADS
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise ValueError(
+            f"{LOCATION_THREADS_ENV}={text!r}: give the number of locations a run collects at "
+            "once, a whole number from 1 to 256 (default 8)"
+        )
+    return int(text)
+
+
+RUN_RETENTION_INVENTORY_DAYS_ENV = "CLOUDINSIGHTS_RUN_RETENTION_INVENTORY_DAYS"
+RUN_RETENTION_DAYS_ENV = "CLOUDINSIGHTS_RUN_RETENTION_DAYS"
+DEFAULT_RUN_RETENTION_INVENTORY_DAYS = 3.0
+DEFAULT_RUN_RETENTION_DAYS = 14.0
+
+
+def run_retention_inventory_days(value: float | None = None) -> float:
+    """Days finished inventory runs are kept; ``value`` (run config) replaces the environment's."""
+    return _days(RUN_RETENTION_INVENTORY_DAYS_ENV, value, DEFAULT_RUN_RETENTION_INVENTORY_DAYS)
+
+
+def run_retention_days(value: float | None = None) -> float:
+    """Days every other finished run is kept; ``value`` (run config) replaces the environment's."""
+    return _days(RUN_RETENTION_DAYS_ENV, value, DEFAULT_RUN_RETENTION_DAYS)
+
+
+def _days(name: str, value: float | str | None, default: float) -> float:
+    text = os.environ.get(name) if value is None else str(value)
+    if text is None or text == "":
+        return default
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1.0
+    if days <= 0:
+        raise ValueError(
+            f"{name}={text!r}: give how many days finished runs are kept, a number above 0"
+        )
+    return days
+
+
+FLOWLOG_START_ENV = "CLOUDINSIGHTS_FLOWLOGS_START_DATE"
+# Without a configured start, the flow-log days reach this far back (S3 lifecycle rules
+# commonly keep flow logs about this long).
+DEFAULT_FLOWLOG_HISTORY_DAYS = 90
+
+
+def flowlog_start_date(today: date | None = None) -> str:
+    """The first flow-log day: $CLOUDINSIGHTS_FLOWLOGS_START_DATE (the deployment's first day,
+    or earlier to backfill older logs), else 90 days ago.
+
+    Read when the code location loads, the one setting that is: Dagster needs the partitions to
+    build the definitions. It is a date, never a secret."""
+    configured = os.environ.get(FLOWLOG_START_ENV, "").strip()
+    if configured:
+        try:
+            return date.fromisoformat(configured).isoformat()
+        except ValueError as exc:
+            raise ValueError(
+                f"{FLOWLOG_START_ENV}={configured!r} is not a date: use YYYY-MM-DD, e.g. 2026-01-01"
+            ) from exc
+    today = today or datetime.now(UTC).date()
+    return (today - timedelta(days=DEFAULT_FLOWLOG_HISTORY_DAYS)).isoformat()

@@ -11,17 +11,14 @@ makes a call.
 """
 
 from .budgets import (
-    DEFAULT_RATE_SHARE,
     EC2_MUTATING,
     EC2_NON_MUTATING,
     EC2_UNFILTERED_UNPAGINATED,
     OTHER_SERVICES,
-    RATE_SHARE_ENV,
     BucketSpec,
     RateBudgets,
     TokenBucket,
     bucket_spec,
-    rate_share,
 )
 from .collector import AssumeRoleFailed, CollectorSessions
 from .loader import botocore_session, shared_loader
@@ -54,7 +51,6 @@ from .stats import THROTTLE_CODES, ApiKey, ApiStats, instrument
 
 __all__ = [
     "COLLECTOR_PROBLEMS",
-    "DEFAULT_RATE_SHARE",
     "DENIED_CODES",
     "EC2_MUTATING",
     "EC2_NON_MUTATING",
@@ -63,7 +59,6 @@ __all__ = [
     "INVALID_CLIENT_TOKEN",
     "NO_CREDENTIALS",
     "OTHER_SERVICES",
-    "RATE_SHARE_ENV",
     "RETRY_CONFIG",
     "SESSION_EXPIRED",
     "THROTTLE_CODES",
@@ -91,6 +86,5 @@ __all__ = [
     "error_code",
     "error_message",
     "instrument",
-    "rate_share",
     "shared_loader",
 ]

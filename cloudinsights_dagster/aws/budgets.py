@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from cloudinsights_dagster.settings import rate_share
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,6 @@ EC2_UNFILTERED_UNPAGINATED = BucketSpec(
 EC2_MUTATING = BucketSpec(50, 5, "EC2 documented: mutating actions")
 # Other services publish no bucket figures for their Describe calls: a conservative guess.
 OTHER_SERVICES = BucketSpec(20, 5, "not documented: conservative default")
-RATE_SHARE_ENV = "CLOUDINSIGHTS_API_RATE_SHARE"
-DEFAULT_RATE_SHARE = 0.5
 _READ_PREFIXES = ("Describe", "Get", "List", "Search")
 
 
@@ -42,23 +41,6 @@ def bucket_spec(service: str, operation: str, params: dict | None = None) -> Buc
     if not params.get("Filters") and "MaxResults" not in params and "NextToken" not in params:
         return EC2_UNFILTERED_UNPAGINATED
     return EC2_NON_MUTATING
-
-
-def rate_share(value: str | None = None) -> float:
-    """The share of each account's API budget the collector may use (0 < share <= 1)."""
-    text = value if value is not None else os.environ.get(RATE_SHARE_ENV)
-    if text is None or text == "":
-        return DEFAULT_RATE_SHARE
-    try:
-        share = float(text)
-    except ValueError:
-        share = -1.0
-    if not 0 < share <= 1:
-        raise ValueError(
-            f"{RATE_SHARE_ENV}={text!r}: give the share of each account's AWS API rate the "
-            "collector may use, a number above 0 and at most 1 (default 0.5)"
-        )
-    return share
 
 
 class TokenBucket:

@@ -38,6 +38,9 @@ DENIED_CODES = frozenset(
 Outcome = Literal["ok", "denied", "failed"]
 
 
+# AWS_ENDPOINT_URL and AWS_DEFAULT_REGION are the AWS SDK's own variables, not the project's
+# settings (settings.py): they keep the SDK's meaning and are read here, where clients are built,
+# so that every boto3 client and Arrow's S3 filesystem (flowlogs.output) get the same answer.
 def endpoint_url() -> str | None:
     """The AWS endpoint override (a moto server locally); None means real AWS."""
     return os.environ.get("AWS_ENDPOINT_URL") or None

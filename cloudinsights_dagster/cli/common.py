@@ -11,10 +11,12 @@ from typing import Any
 
 import click
 
+from cloudinsights_dagster.settings import ACCOUNT_GROUP_ENV
+
 ACCOUNT_GROUP_OPTION = click.option(
     "--account-group",
     "account_group",
-    envvar="CLOUDINSIGHTS_ACCOUNT_GROUP",
+    envvar=ACCOUNT_GROUP_ENV,
     default="default",
     show_default=True,
     help="The account group (tenant) the integrations belong to.",
@@ -23,7 +25,7 @@ ACCOUNT_GROUP_OPTION = click.option(
 ACCOUNT_GROUP_FILTER_OPTION = click.option(
     "--account-group",
     "account_group",
-    envvar="CLOUDINSIGHTS_ACCOUNT_GROUP",
+    envvar=ACCOUNT_GROUP_ENV,
     default=None,
     help="Only this account group (default: all).",
 )

@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cloudinsights_dagster.settings import DEFAULT_HOME
+from cloudinsights_dagster.settings import home_folder
 
 # The local instance of the demo and its UI. No usage statistics leave this machine, no
 # first-run prompts; run events also go to a log file, at INFO (Dagster's console logger prints
@@ -49,7 +49,7 @@ class DemoHome:
 
     @classmethod
     def from_env(cls) -> DemoHome:
-        home = Path(os.environ.get("CLOUDINSIGHTS_HOME") or DEFAULT_HOME).resolve()
+        home = home_folder()
         dagster_home = Path(os.environ.get("DAGSTER_HOME") or home / "dagster").resolve()
         return cls(home, dagster_home)
 

@@ -6,7 +6,6 @@ Dagster-free: the inventory asset calls `snapshot_locations` with the tick's tim
 
 from __future__ import annotations
 
-import os
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,25 +19,11 @@ from cloudinsights_dagster.inventory.collect import collect_location, enabled_re
 from cloudinsights_dagster.inventory.model import ApiOutcome, CollectionResult
 from cloudinsights_dagster.inventory.store import SnapshotWrite, latest_snapshot, record_snapshot
 from cloudinsights_dagster.registry import Location, Registry
+from cloudinsights_dagster.settings import RATE_SHARE_ENV, location_threads
 from cloudinsights_dagster.warehouse.db import session_scope
 
-LOCATION_THREADS_ENV = "CLOUDINSIGHTS_INVENTORY_LOCATION_THREADS"
-DEFAULT_LOCATION_THREADS = 8
 # API calls of one location at once; with the location threads, at most 8 x 4 calls in flight.
 API_THREADS_PER_LOCATION = 4
-
-
-def location_threads(value: str | None = None) -> int:
-    """Locations collected at once in a run (env CLOUDINSIGHTS_INVENTORY_LOCATION_THREADS)."""
-    text = value if value is not None else os.environ.get(LOCATION_THREADS_ENV)
-    if text is None or text == "":
-        return DEFAULT_LOCATION_THREADS
-    if not text.isdigit() or not 1 <= int(text) <= 256:
-        raise ValueError(
-            f"{LOCATION_THREADS_ENV}={text!r}: give the number of locations a run collects at "
-            "once, a whole number from 1 to 256 (default 8)"
-        )
-    return int(text)
 
 
 @dataclass
@@ -134,7 +119,7 @@ def _throttle_logs(report: LocationReport, at: datetime) -> list[LogEntry]:
             "warning",
             f"AWS throttled {total} of {report.api_requests} request(s) in "
             f"{report.location_key} ({apis}); retried with backoff. Lower "
-            f"{aws.RATE_SHARE_ENV} if the account's own tools are throttled too",
+            f"{RATE_SHARE_ENV} if the account's own tools are throttled too",
             at,
             {
                 "location": report.location_key,

@@ -12,6 +12,7 @@ from cloudinsights_dagster.flowlogs.runs import plan_runs
 from cloudinsights_dagster.flowlogs.subscriptions import subscribe_due_topics
 from cloudinsights_dagster.jobs import FLOWLOGS_KIND, KIND_TAG, flowlog_job
 from cloudinsights_dagster.resources import FlowLogQueueResource, WarehouseResource
+from cloudinsights_dagster.settings import FLOWLOG_START_ENV
 from cloudinsights_dagster.warehouse.db import session_scope
 from cloudinsights_dagster.warehouse.schema import utcnow
 
@@ -101,7 +102,7 @@ def flowlog_queue_sensor(
     for day in plan.out_of_range:
         context.log.warning(
             f"{day.objects} object(s) of {day.day}: day outside the flow-log partitions (set "
-            f"{partitions.FLOWLOG_START_ENV} earlier to load it); not loaded"
+            f"{FLOWLOG_START_ENV} earlier to load it); not loaded"
         )
     if not queue_url and not requests:
         return dg.SkipReason(

@@ -43,13 +43,8 @@ from .rejected import (
     rejected_records,
     security_groups_seen,
 )
-from .throughput import (
-    THROUGHPUT_SCHEMA,
-    aggregate_throughput,
-    floor_window,
-    merge_throughput,
-    seconds_array,
-)
+from .throughput import THROUGHPUT_SCHEMA, aggregate_throughput, merge_throughput
+from .vectorized import floor_window, seconds_array
 
 PARTIALS_FOLDER = "views/_partials"
 FORMAT = "cloudinsights-views-partial/1"

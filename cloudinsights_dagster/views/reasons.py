@@ -28,7 +28,7 @@ ACL, stateless, must still allow the response on its (ephemeral) port in its own
 Everything per record is vectorized: records are keyed by (ENI, inventory segment: the interval
 between two version changes of the ENI, its groups or its VPC's ACLs), rule sets are shared by
 the segments that have the same versions, and only distinct (ENI, segment, direction, protocol,
-port, peer) combinations are evaluated, against compiled rule tables (rules.py).
+port, peer) combinations are evaluated, against compiled rule tables (rule_evaluation.py).
 
 The parts: `reason_history` (the inventory's versions by time), `reject_groups` (the grouping
 that makes reasons additive); this module explains the groups and orders the output.
@@ -59,17 +59,9 @@ from .reject_groups import (
     merge_reject_groups,
     reject_groups,
 )
-from .rules import (
-    DEFAULT_DENY,
-    Probes,
-    RuleSet,
-    compile_rule_sets,
-    evaluate,
-    network_acl_entries,
-    parse_addresses,
-    security_group_rules,
-)
-from .throughput import (
+from .rule_evaluation import Probes, compile_rule_sets, evaluate, parse_addresses
+from .rules import DEFAULT_DENY, RuleSet, network_acl_entries, security_group_rules
+from .vectorized import (
     TIMESTAMP,
     exact_sums,
     unique_rows,

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .throughput import (
+from .vectorized import (
     column_or_nulls,
     encode,
     exact_sums,

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .throughput import (
+from .vectorized import (
     TIMESTAMP,
     as_timestamps,
     column_or_nulls,

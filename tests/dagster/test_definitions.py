@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from cloudinsights_dagster import partitions
+from cloudinsights_dagster import partitions, settings
 from cloudinsights_dagster.definitions import defs
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.resources import WarehouseResource
@@ -211,10 +211,10 @@ def test_flowlog_start_date_is_configurable_and_checked(monkeypatch):
 
     import pytest
 
-    monkeypatch.setenv(partitions.FLOWLOG_START_ENV, "2026-11-30")
-    assert partitions.flowlog_start_date() == "2026-11-30"
-    monkeypatch.delenv(partitions.FLOWLOG_START_ENV)
-    assert partitions.flowlog_start_date(date(2026, 12, 2)) == "2026-09-03"
-    monkeypatch.setenv(partitions.FLOWLOG_START_ENV, "yesterday")
+    monkeypatch.setenv(settings.FLOWLOG_START_ENV, "2026-11-30")
+    assert settings.flowlog_start_date() == "2026-11-30"
+    monkeypatch.delenv(settings.FLOWLOG_START_ENV)
+    assert settings.flowlog_start_date(date(2026, 12, 2)) == "2026-09-03"
+    monkeypatch.setenv(settings.FLOWLOG_START_ENV, "yesterday")
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
-        partitions.flowlog_start_date()
+        settings.flowlog_start_date()

@@ -8,13 +8,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cloudinsights_dagster.run_retention import (
-    INVENTORY_DAYS_ENV,
-    KIND_TAG,
-    RetentionPolicy,
-    purge_old_runs,
-)
+from cloudinsights_dagster.run_retention import KIND_TAG, RetentionPolicy, purge_old_runs
 from cloudinsights_dagster.schedules.retention import run_retention_job, run_retention_schedule
+from cloudinsights_dagster.settings import RUN_RETENTION_INVENTORY_DAYS_ENV
 from cloudinsights_dagster.warehouse.schema import utcnow
 
 
@@ -106,9 +102,9 @@ def test_the_retention_job_purges_on_a_real_instance(tmp_path):
 
 
 def test_retention_days_come_from_the_environment_with_a_clear_error(monkeypatch):
-    monkeypatch.setenv(INVENTORY_DAYS_ENV, "1.5")
+    monkeypatch.setenv(RUN_RETENTION_INVENTORY_DAYS_ENV, "1.5")
     assert RetentionPolicy.from_env() == RetentionPolicy(1.5, 14.0)
     assert RetentionPolicy.from_env(inventory_days=7).inventory_days == 7
-    monkeypatch.setenv(INVENTORY_DAYS_ENV, "never")
+    monkeypatch.setenv(RUN_RETENTION_INVENTORY_DAYS_ENV, "never")
     with pytest.raises(ValueError, match="CLOUDINSIGHTS_RUN_RETENTION_INVENTORY_DAYS='never'"):
         RetentionPolicy.from_env()

@@ -6,6 +6,7 @@ import threading
 import pytest
 
 from cloudinsights_dagster import aws
+from cloudinsights_dagster.settings import RATE_SHARE_ENV
 
 
 class FakeClock:
@@ -79,12 +80,12 @@ def test_budgets_use_a_share_of_each_api_bucket_per_account_and_region():
 
 
 def test_rate_share_comes_from_the_environment_with_a_clear_error(monkeypatch):
-    monkeypatch.delenv(aws.RATE_SHARE_ENV, raising=False)
+    monkeypatch.delenv(RATE_SHARE_ENV, raising=False)
     assert aws.RateBudgets().share == 0.5
-    monkeypatch.setenv(aws.RATE_SHARE_ENV, "0.2")
+    monkeypatch.setenv(RATE_SHARE_ENV, "0.2")
     assert aws.RateBudgets().share == 0.2
     for bad in ("0", "1.5", "half", "-1"):
-        monkeypatch.setenv(aws.RATE_SHARE_ENV, bad)
+        monkeypatch.setenv(RATE_SHARE_ENV, bad)
         with pytest.raises(
             ValueError, match="CLOUDINSIGHTS_API_RATE_SHARE=.*above 0 and at most 1"
         ):

@@ -17,14 +17,10 @@ from cloudinsights_dagster.flowlogs.parse import read_flow_log
 from cloudinsights_dagster.inventory.collectors import COLLECTORS
 from cloudinsights_dagster.inventory.diff import diff_snapshots
 from cloudinsights_dagster.inventory.model import ResourceRecord
-from cloudinsights_dagster.views.impact import (
-    change_impact,
-    change_impacts,
-    impact_windows,
-    touched_interfaces,
-)
+from cloudinsights_dagster.views.impact import change_impact, change_impacts, impact_windows
 from cloudinsights_dagster.views.rejected import aggregate_rejected
 from cloudinsights_dagster.views.throughput import aggregate_throughput
+from cloudinsights_dagster.views.touched import touched_interfaces
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "inventory"
 ACCOUNT = "111122223333"

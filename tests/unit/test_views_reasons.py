@@ -16,6 +16,7 @@ from cloudinsights_dagster.inventory.collectors.security import (
     transform_network_acls,
     transform_security_groups,
 )
+from cloudinsights_dagster.views import rule_evaluation as E
 from cloudinsights_dagster.views import rules as R
 from cloudinsights_dagster.views.reasons import (
     REASONS_SCHEMA,
@@ -386,13 +387,13 @@ def test_first_match_over_many_probes_equals_a_python_loop():
             for i, lo in enumerate(rng.randint(0, 60000) for _ in range(rng.randint(0, 8)))
         )
         sets.append(R.RuleSet(rules, None))
-    compiled = R.compile_rule_sets(sets)
+    compiled = E.compile_rule_sets(sets)
     n = 3000
     rs = [rng.randrange(20) for _ in range(n)]
     proto = [rng.choice([6, 17, 1]) for _ in range(n)]
     port = [rng.randint(0, 65535) for _ in range(n)]
     addr = [f"10.{rng.randint(0, 4)}.1.1" for _ in range(n)]
-    got = R.first_match(compiled, "sg", R.probes(rs, [0] * n, proto, port, addr))
+    got = E.first_match(compiled, "sg", E.probes(rs, [0] * n, proto, port, addr))
     import ipaddress
 
     for i in range(n):

@@ -16,13 +16,14 @@ from flowlog_samples import Eni, flow_log_gzip, sample_records
 from cloudinsights_dagster.flowlogs import enrich as E
 from cloudinsights_dagster.flowlogs.parse import read_flow_log
 from cloudinsights_dagster.views import throughput as T
+from cloudinsights_dagster.views import vectorized as V
 from cloudinsights_dagster.views.throughput import (
     THROUGHPUT_SCHEMA,
     aggregate_throughput,
     merge_throughput,
-    window_start,
     windows_of,
 )
+from cloudinsights_dagster.views.vectorized import window_start
 
 T0 = int(datetime(2026, 1, 1, 9, 0, tzinfo=UTC).timestamp())
 DICT = pa.dictionary(pa.int32(), pa.string())
@@ -84,7 +85,7 @@ def table(rows: list[dict], dictionary: bool = True) -> pa.Table:
     for name in rows[0]:
         values = [r[name] for r in rows]
         if name in ("start", "end"):
-            columns[name] = pa.array(values, pa.int64()).cast(T.TIMESTAMP)
+            columns[name] = pa.array(values, pa.int64()).cast(V.TIMESTAMP)
         elif name in STRING_COLUMNS:
             columns[name] = pa.array(values, pa.string())
             if dictionary:
@@ -285,8 +286,8 @@ def test_sums_are_exact_against_a_reference(big):
 def test_sparse_key_space_takes_the_sorting_path(monkeypatch):
     rows = random_rows(2000, seed=5)
     dense = aggregate_throughput(table(rows))
-    monkeypatch.setattr(T, "_BINCOUNT_MAX_KEYS", 0)
-    monkeypatch.setattr(T, "group_sums", _sorting_only(T.group_sums))
+    monkeypatch.setattr(V, "_BINCOUNT_MAX_KEYS", 0)
+    monkeypatch.setattr(T, "group_sums", _sorting_only(V.group_sums))
     assert aggregate_throughput(table(rows)).equals(dense)
 
 
@@ -303,8 +304,8 @@ def test_group_sums_paths_agree():
     rng = np.random.default_rng(0)
     keys = [rng.integers(0, 500, 4000), rng.integers(200, 900, 3000)]
     values = [rng.integers(0, 2**50, 4000), rng.integers(0, 2**50, 3000)]
-    dense = T.group_sums(keys, [values, [None, None]], 900)
-    sparse = T.group_sums(keys, [values, [None, None]], 10**12)
+    dense = V.group_sums(keys, [values, [None, None]], 900)
+    sparse = V.group_sums(keys, [values, [None, None]], 10**12)
     for a, b in zip(dense, sparse, strict=True):
         if isinstance(a, list):
             for x, y in zip(a, b, strict=True):
@@ -370,7 +371,7 @@ def test_union_equals_merge_of_parts_and_late_files_touch_only_their_windows():
     assert touched and touched < windows_of(everything)
     # (a) re-aggregate the touched windows from every record, keep the other windows as stored;
     kept = stored.filter(
-        pc.invert(pc.is_in(stored["window_start"], pa.array(sorted(touched), T.TIMESTAMP)))
+        pc.invert(pc.is_in(stored["window_start"], pa.array(sorted(touched), V.TIMESTAMP)))
     )
     redone = aggregate_throughput(everything, windows=touched)
     assert set(redone["window_start"].to_pylist()) <= touched
