@@ -125,12 +125,13 @@ class EnrichmentIndexes:
                 keys = sorted(
                     {k for k in self._group_locations.get(group, []) if k.endswith(f"-{region}")}
                 )
-                table = eni_table(
-                    self._url,
-                    keys,
-                    self._day_start - INVENTORY_MARGIN,
-                    self._day_start + timedelta(days=1) + INVENTORY_MARGIN,
-                )
+                with session_scope(self._url) as session:
+                    table = eni_table(
+                        session,
+                        keys,
+                        self._day_start - INVENTORY_MARGIN,
+                        self._day_start + timedelta(days=1) + INVENTORY_MARGIN,
+                    )
                 accounts = {k.partition("-")[0] for k in self._group_locations.get(group, [])}
                 self._cache[key] = EniIndex(table, accounts)
             return self._cache[key]
@@ -277,7 +278,8 @@ def _process_one(
             report,
             error=f"{claimed.location_key} is not monitored by the integration's account group",
         )
-    out = object_output(url, output_base, claimed)
+    with session_scope(url) as session:  # committed before the object's new file is written
+        out = object_output(session, output_base, claimed)
     try:
         body = fetch()  # the GET, started ahead by the run's prefetcher
         report.bytes_read += len(body)
