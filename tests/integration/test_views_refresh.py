@@ -21,7 +21,8 @@ from cloudinsights_dagster.inventory.store import compute_pending_changes, recor
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.views import columnar
 from cloudinsights_dagster.views.partials import PartialBuilder, partial_path
-from cloudinsights_dagster.views.refresh import refresh_lock, refresh_partition_views
+from cloudinsights_dagster.views.refresh import refresh_partition_views
+from cloudinsights_dagster.views.refresh_lock import refresh_lock
 from cloudinsights_dagster.views.throughput import THROUGHPUT_SCHEMA, aggregate_throughput
 from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import get_engine, session_scope
