@@ -193,10 +193,9 @@ def great_expectations_suite(
 
     from cloudinsights_dagster.flowlogs.ledger import sample_outputs
     from cloudinsights_dagster.flowlogs.quality import validate_records
-    from cloudinsights_dagster.warehouse.db import session_scope
 
     day = context.partition_key
-    with session_scope(warehouse.url) as session:
+    with warehouse.session() as session:
         outputs, objects = sample_outputs(session, day, GE_SAMPLE_RECORDS)
     if not outputs:
         return dg.AssetCheckResult(passed=True, metadata={"records": 0, "note": "nothing loaded"})
