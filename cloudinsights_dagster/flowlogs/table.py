@@ -215,6 +215,7 @@ def partitions_to_compact(session: Session, day: str) -> list[tuple[str, int]]:
 def compact_day(database_url: str, base: str, day: str) -> list[CompactionReport]:
     """Compact every location-day partition of `day` (see compact_partition), each in
     transactions of its own."""
+    # Its own transactions: each partition commits before its merged files are deleted.
     with session_scope(database_url) as session:
         found = partitions_to_compact(session, day)
     return [
@@ -295,7 +296,7 @@ def compact_partition(
         if path != target:
             _delete(path)
             report.deleted.append(path)
-    with session_scope(database_url) as session:
+    with session_scope(database_url) as session:  # after the commit: the ledger's new paths
         report.deleted += _delete_orphans(session, base, day, location_key, integration_id)
     return report
 

@@ -88,6 +88,7 @@ def refresh_run_views(
     group: the work follows the run's records, not the size of the day. `views_base`: where the
     partials and the columnar views live (the flow-log output base); None: no partials read,
     no columnar views written."""
+    # A short read of its own: each (group, location) then commits under its own lock.
     with session_scope(database_url) as session:
         rows = session.execute(
             sa.select(*OBJECT_COLUMNS, s.FlowLogObject.location_key, s.Integration.account_group_id)
@@ -125,6 +126,7 @@ def refresh_partition_views(
     views_base: str | None = None,
 ) -> list[ViewsReport]:
     """Re-aggregate every window of a location's day (every loaded object of it), per group."""
+    # A short read of its own: each (group, location) then commits under its own lock.
     with session_scope(database_url) as session:
         rows = session.execute(
             sa.select(*OBJECT_COLUMNS, s.Integration.account_group_id)
@@ -186,6 +188,7 @@ def _refresh_locked(
     if not touched:
         return report
     span = (min(touched), max(touched) + timedelta(minutes=5))
+    # The reads, committed before the partials and records are read and aggregated.
     with session_scope(database_url) as session:
         objects = loaded_objects(
             session, location_key, integration_ids, span, contributing_days(touched)
@@ -241,6 +244,7 @@ def _refresh_locked(
             )
             report.columnar_rows += written.rows
             report.columnar_bytes += written.bytes
+    # The write, committed here while the refresh lock is still held.
     with session_scope(database_url) as session:
         stored = store_windows(
             session,
