@@ -207,7 +207,8 @@ def load(url: str, base: str, objects: list, index) -> dict:
         if not claimed:
             break
         for c in claimed:
-            out = object_output(url, base, c)
+            with session_scope(url) as session:
+                out = object_output(session, base, c)
             result = process_object(
                 paths[c.key].read_bytes(), out, index, (), name=source_object(c.bucket, c.key)
             )

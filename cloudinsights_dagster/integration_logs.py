@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cloudinsights_dagster.warehouse import schema as s
-from cloudinsights_dagster.warehouse.db import session_scope
 
 Severity = Literal["info", "warning", "error"]
 CATEGORIES = (
@@ -71,11 +70,6 @@ def add_logs(session: Session, entries: list[LogEntry]) -> None:
         )
 
 
-def write_logs(database_url: str, entries: list[LogEntry]) -> None:
-    with session_scope(database_url) as session:
-        add_logs(session, entries)
-
-
 @dataclass(frozen=True)
 class LogFilter:
     account_group: str
@@ -109,46 +103,44 @@ def _filtered(session: Session, f: LogFilter):
     return conditions
 
 
-def query_logs(database_url: str, f: LogFilter, limit: int = 1000) -> list[dict[str, Any]]:
+def query_logs(session: Session, f: LogFilter, limit: int = 1000) -> list[dict[str, Any]]:
     """Log entries of one account group, newest first."""
-    with session_scope(database_url) as session:
-        rows = session.scalars(
-            sa.select(s.IntegrationLog)
-            .where(*_filtered(session, f))
-            .order_by(s.IntegrationLog.time.desc(), s.IntegrationLog.id.desc())
-            .limit(limit)
-        )
-        return [
-            {
-                "time": r.time.isoformat(),
-                "integration": r.integration_name,
-                "type": r.integration_type,
-                "category": r.category,
-                "severity": r.severity,
-                "message": r.message,
-                "details": r.details,
-            }
-            for r in rows
-        ]
+    rows = session.scalars(
+        sa.select(s.IntegrationLog)
+        .where(*_filtered(session, f))
+        .order_by(s.IntegrationLog.time.desc(), s.IntegrationLog.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "time": r.time.isoformat(),
+            "integration": r.integration_name,
+            "type": r.integration_type,
+            "category": r.category,
+            "severity": r.severity,
+            "message": r.message,
+            "details": r.details,
+        }
+        for r in rows
+    ]
 
 
-def hourly_summary(database_url: str, f: LogFilter) -> list[dict[str, Any]]:
+def hourly_summary(session: Session, f: LogFilter) -> list[dict[str, Any]]:
     """Counts per hour, integration, type, category and severity (newest hour first)."""
     counts: dict[tuple, int] = {}
-    with session_scope(database_url) as session:
-        rows = session.execute(
-            sa.select(
-                s.IntegrationLog.time,
-                s.IntegrationLog.integration_name,
-                s.IntegrationLog.integration_type,
-                s.IntegrationLog.category,
-                s.IntegrationLog.severity,
-            ).where(*_filtered(session, f))
-        )
-        for time, name, itype, category, severity in rows:
-            hour = time.replace(minute=0, second=0, microsecond=0)
-            key = (hour, name, itype, category, severity)
-            counts[key] = counts.get(key, 0) + 1
+    rows = session.execute(
+        sa.select(
+            s.IntegrationLog.time,
+            s.IntegrationLog.integration_name,
+            s.IntegrationLog.integration_type,
+            s.IntegrationLog.category,
+            s.IntegrationLog.severity,
+        ).where(*_filtered(session, f))
+    )
+    for time, name, itype, category, severity in rows:
+        hour = time.replace(minute=0, second=0, microsecond=0)
+        key = (hour, name, itype, category, severity)
+        counts[key] = counts.get(key, 0) + 1
     return [
         {
             "hour": hour.isoformat(),
@@ -164,10 +156,7 @@ def hourly_summary(database_url: str, f: LogFilter) -> list[dict[str, Any]]:
     ]
 
 
-def prune_logs(database_url: str, older_than: datetime) -> int:
+def prune_logs(session: Session, older_than: datetime) -> int:
     """Delete log entries older than the retention horizon; returns how many."""
-    with session_scope(database_url) as session:
-        result = session.execute(
-            sa.delete(s.IntegrationLog).where(s.IntegrationLog.time < older_than)
-        )
-        return cast(sa.CursorResult, result).rowcount or 0
+    result = session.execute(sa.delete(s.IntegrationLog).where(s.IntegrationLog.time < older_than))
+    return cast(sa.CursorResult, result).rowcount or 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.tags import (
@@ -15,7 +16,6 @@ from cloudinsights_dagster.tags import (
     PARTITION_RANGE_START,
 )
 from cloudinsights_dagster.warehouse import schema as s
-from cloudinsights_dagster.warehouse.db import session_scope
 
 
 def run_locations(tags: Mapping[str, str], ordered_location_keys: Sequence[str]) -> list[str]:
@@ -32,6 +32,7 @@ def run_locations(tags: Mapping[str, str], ordered_location_keys: Sequence[str])
 
 
 def integrations_for_run(
+    session: Session,
     registry: Registry,
     tags: Mapping[str, str],
     ordered_location_keys: Sequence[str],
@@ -42,27 +43,26 @@ def integrations_for_run(
     inventory run, those of its locations."""
     if tags.get(KIND) == FLOWLOGS_KIND:
         day = tags.get(PARTITION)
-        with session_scope(registry.database_url) as session:
-            claimed = set()
-            if run_id:
-                claimed = set(
-                    session.scalars(
-                        sa.select(s.FlowLogObject.integration_id)
-                        .where(s.FlowLogObject.claimed_by_run == run_id)
-                        .distinct()
-                    )
-                )
-            if claimed or not day:
-                return sorted(claimed)
-            return sorted(
-                set(
-                    session.scalars(
-                        sa.select(s.FlowLogObject.integration_id)
-                        .where(s.FlowLogObject.day == day)
-                        .distinct()
-                    )
+        claimed = set()
+        if run_id:
+            claimed = set(
+                session.scalars(
+                    sa.select(s.FlowLogObject.integration_id)
+                    .where(s.FlowLogObject.claimed_by_run == run_id)
+                    .distinct()
                 )
             )
+        if claimed or not day:
+            return sorted(claimed)
+        return sorted(
+            set(
+                session.scalars(
+                    sa.select(s.FlowLogObject.integration_id)
+                    .where(s.FlowLogObject.day == day)
+                    .distinct()
+                )
+            )
+        )
     locations = set(run_locations(tags, ordered_location_keys))
     if not locations:
         return []

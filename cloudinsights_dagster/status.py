@@ -17,7 +17,6 @@ from cloudinsights_dagster.flowlogs.ledger import expired_leases
 from cloudinsights_dagster.inventory.store import latest_snapshot
 from cloudinsights_dagster.registry import IntegrationInfo, Location, Registry
 from cloudinsights_dagster.warehouse import schema as s
-from cloudinsights_dagster.warehouse.db import session_scope
 
 Status = Literal["pending", "connected", "connected_with_warning", "failed", "disabled"]
 TITLES = {
@@ -396,38 +395,34 @@ def disabled_status(info: IntegrationInfo) -> IntegrationStatusView:
 
 
 def compute_status(
-    registry: Registry, now: datetime, account_group: str | None = None
+    session: Session, registry: Registry, now: datetime, account_group: str | None = None
 ) -> list[IntegrationStatusView]:
     infos = registry.list_integrations(account_group)
     locations = registry.locations()
-    with session_scope(registry.database_url) as session:
-        return [
-            disabled_status(info)
-            if info.disabled
-            else inventory_status(session, locations, info, now)
-            if info.integration_type == "inventory"
-            else flowlogs_status(session, info, now)
-            for info in infos
-        ]
+    return [
+        disabled_status(info)
+        if info.disabled
+        else inventory_status(session, locations, info, now)
+        if info.integration_type == "inventory"
+        else flowlogs_status(session, info, now)
+        for info in infos
+    ]
 
 
-def store_status(registry: Registry, views: list[IntegrationStatusView], now: datetime) -> None:
-    with session_scope(registry.database_url) as session:
-        for view in views:
-            row = session.get(s.IntegrationStatus, view.integration.id)
-            if row is None:
-                group_id = session.scalar(
-                    sa.select(s.Integration.account_group_id).where(
-                        s.Integration.id == view.integration.id
-                    )
+def store_status(session: Session, views: list[IntegrationStatusView], now: datetime) -> None:
+    for view in views:
+        row = session.get(s.IntegrationStatus, view.integration.id)
+        if row is None:
+            group_id = session.scalar(
+                sa.select(s.Integration.account_group_id).where(
+                    s.Integration.id == view.integration.id
                 )
-                row = s.IntegrationStatus(
-                    integration_id=view.integration.id, account_group_id=group_id
-                )
-                session.add(row)
-            row.status, row.reasons, row.fix, row.updated_at = (
-                view.status,
-                view.reasons,
-                view.fix,
-                now,
             )
+            row = s.IntegrationStatus(integration_id=view.integration.id, account_group_id=group_id)
+            session.add(row)
+        row.status, row.reasons, row.fix, row.updated_at = (
+            view.status,
+            view.reasons,
+            view.fix,
+            now,
+        )

@@ -13,7 +13,7 @@ from cloudinsights_dagster.flowlogs.ledger import Scope
 from cloudinsights_dagster.flowlogs.process import DrainReport, S3Clients, drain_day
 from cloudinsights_dagster.flowlogs.quality import MANDATORY_COLUMNS
 from cloudinsights_dagster.flowlogs.reconcile import reconcile_day
-from cloudinsights_dagster.integration_logs import LogEntry, write_logs
+from cloudinsights_dagster.integration_logs import LogEntry, add_logs
 from cloudinsights_dagster.resources import WarehouseResource
 from cloudinsights_dagster.settings import load_settings
 from cloudinsights_dagster.warehouse.schema import utcnow
@@ -122,21 +122,22 @@ def flowlog_records(
     quality = _quality(report)
     if not quality.passed:
         # A failed check reaches the integrations' status through their logs.
-        write_logs(
-            warehouse.url,
-            [
-                LogEntry(
-                    integration_id,
-                    "check",
-                    "error",
-                    f"flow records of {day} failed the {QUALITY_CHECK} check: "
-                    f"{quality.metadata['summary'].value}"[:2000],
-                    utcnow(),
-                    {"day": day, "check": QUALITY_CHECK},
-                )
-                for integration_id in sorted(report.integrations)
-            ],
-        )
+        with warehouse.session() as session:
+            add_logs(
+                session,
+                [
+                    LogEntry(
+                        integration_id,
+                        "check",
+                        "error",
+                        f"flow records of {day} failed the {QUALITY_CHECK} check: "
+                        f"{quality.metadata['summary'].value}"[:2000],
+                        utcnow(),
+                        {"day": day, "check": QUALITY_CHECK},
+                    )
+                    for integration_id in sorted(report.integrations)
+                ],
+            )
     metadata.update(
         locations=len(report.locations),
         objects_claimed=report.claims,
@@ -192,10 +193,9 @@ def great_expectations_suite(
 
     from cloudinsights_dagster.flowlogs.ledger import sample_outputs
     from cloudinsights_dagster.flowlogs.quality import validate_records
-    from cloudinsights_dagster.warehouse.db import session_scope
 
     day = context.partition_key
-    with session_scope(warehouse.url) as session:
+    with warehouse.session() as session:
         outputs, objects = sample_outputs(session, day, GE_SAMPLE_RECORDS)
     if not outputs:
         return dg.AssetCheckResult(passed=True, metadata={"records": 0, "note": "nothing loaded"})

@@ -11,7 +11,6 @@ from cloudinsights_dagster.inventory.monitor import snapshot_locations
 from cloudinsights_dagster.inventory.store import compute_pending_changes
 from cloudinsights_dagster.resources import WarehouseResource
 from cloudinsights_dagster.run_time import run_time
-from cloudinsights_dagster.warehouse.db import session_scope
 
 # Dagster copies a range run's metadata into every partition's materialization (and the step
 # output): keep it small and bounded, whatever the number of locations (a few hundred bytes each).
@@ -201,7 +200,7 @@ def config_changes(
     by_kind: Counter[str] = Counter()
     snapshots = 0
     for key in context.partition_keys:
-        with session_scope(warehouse.url) as session:
+        with warehouse.session() as session:
             for snapshot in compute_pending_changes(session, key):
                 snapshots += 1
                 for change in snapshot.changes:

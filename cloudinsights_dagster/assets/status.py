@@ -33,10 +33,12 @@ def integration_status(
 ) -> dg.MaterializeResult:
     now = utcnow()
     registry = warehouse.registry()
-    views = compute_status(registry, now)
-    store_status(registry, views, now)
     retention_days = load_settings().log_retention_days
-    pruned = prune_logs(warehouse.url, now - timedelta(days=retention_days))
+    with warehouse.session() as session:
+        views = compute_status(session, registry, now)
+        store_status(session, views, now)
+    with warehouse.session() as session:
+        pruned = prune_logs(session, now - timedelta(days=retention_days))
     counts: Counter[str] = Counter(view.status for view in views)
     rows = [
         (

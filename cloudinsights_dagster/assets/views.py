@@ -10,7 +10,7 @@ from cloudinsights_dagster.resources import WarehouseResource
 from cloudinsights_dagster.run_time import run_time
 from cloudinsights_dagster.settings import load_settings
 from cloudinsights_dagster.views.refresh import refresh_run_views
-from cloudinsights_dagster.views.topology.store import refresh_latest_topologies
+from cloudinsights_dagster.views.topology.store import refresh_latest_topology
 from cloudinsights_dagster.warehouse.schema import utcnow
 
 
@@ -96,7 +96,13 @@ def traffic_views(
 def topology(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     at = run_time(context.run.tags)
     folder = load_settings().home / "topology"
-    results = refresh_latest_topologies(warehouse.url, list(context.partition_keys), at, folder)
+    results = []
+    for key in context.partition_keys:
+        # One transaction per location: one location's new version never waits on the others.
+        with warehouse.session() as session:
+            result = refresh_latest_topology(session, key, at, folder)
+        if result is not None:
+            results.append(result)
     rows = [
         (
             r.location_key,

@@ -60,6 +60,15 @@ def open_registry():
     return Registry(load_settings().database_url)
 
 
+def warehouse_session():
+    """One transaction on the configured warehouse: a command owns its transactions, the
+    library functions it calls take the session."""
+    from cloudinsights_dagster.settings import load_settings
+    from cloudinsights_dagster.warehouse.db import session_scope
+
+    return session_scope(load_settings().database_url)
+
+
 def sync_locations(registry) -> str | None:
     """With DAGSTER_HOME set, update the instance's location partitions right away so they can
     be materialized at once (the location sync sensor does the same when the daemon runs)."""

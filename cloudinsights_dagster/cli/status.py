@@ -13,6 +13,7 @@ from .common import (
     open_registry,
     parse_time,
     print_json,
+    warehouse_session,
 )
 
 
@@ -28,8 +29,9 @@ def status_command(account_group: str | None, as_json: bool) -> None:
 
     registry = open_registry()
     now = utcnow()
-    views = compute_status(registry, now, account_group)
-    store_status(registry, views, now)
+    with warehouse_session() as session:
+        views = compute_status(session, registry, now, account_group)
+        store_status(session, views, now)
     if as_json:
         print_json([view.as_dict() for view in views])
         return
@@ -78,7 +80,6 @@ def logs_command(
     if ctx.invoked_subcommand is not None:
         return
     from cloudinsights_dagster.integration_logs import LogFilter, hourly_summary, query_logs
-    from cloudinsights_dagster.settings import load_settings
 
     f = LogFilter(
         account_group,
@@ -89,9 +90,9 @@ def logs_command(
         parse_time(since),
         parse_time(until),
     )
-    url = load_settings().database_url
     try:
-        rows = hourly_summary(url, f) if summary else query_logs(url, f, limit)
+        with warehouse_session() as session:
+            rows = hourly_summary(session, f) if summary else query_logs(session, f, limit)
     except LookupError as exc:
         raise Failure(str(exc).strip("'\"")) from None
     if as_json:
@@ -119,9 +120,9 @@ def logs_command(
 def logs_prune(older_than: str) -> None:
     """Delete log entries older than the retention period."""
     from cloudinsights_dagster.integration_logs import prune_logs
-    from cloudinsights_dagster.settings import load_settings
 
-    deleted = prune_logs(load_settings().database_url, parse_time(older_than))
+    with warehouse_session() as session:
+        deleted = prune_logs(session, parse_time(older_than))
     click.echo(f"deleted {deleted} log entr{'y' if deleted == 1 else 'ies'}")
 
 
@@ -133,11 +134,11 @@ def logs_prune(older_than: str) -> None:
 @fail_cleanly
 def rejects_command(account_group: str, since: str, limit: int, as_json: bool) -> None:
     """Top rejected flows of an account group with why they were rejected."""
-    from cloudinsights_dagster.settings import load_settings
     from cloudinsights_dagster.views.reasons_query import top_rejects
 
     try:
-        rows = top_rejects(load_settings().database_url, account_group, parse_time(since), limit)
+        with warehouse_session() as session:
+            rows = top_rejects(session, account_group, parse_time(since), limit)
     except LookupError as exc:
         raise Failure(str(exc).strip("'\"")) from None
     if as_json:

@@ -216,6 +216,7 @@ def run_steps(out: Progress, home: DemoHome, fake: FakeAws, anchor: datetime, re
     from cloudinsights_dagster.run_time import SNAPSHOT_TIME_TAG
     from cloudinsights_dagster.settings import load_settings
     from cloudinsights_dagster.trust import check_trust_relationship
+    from cloudinsights_dagster.warehouse.db import session_scope
 
     out.step(f"fake AWS (moto) at {fake.endpoint}; nothing leaves 127.0.0.1")
     settings = load_settings()
@@ -273,9 +274,11 @@ def run_steps(out: Progress, home: DemoHome, fake: FakeAws, anchor: datetime, re
                 raise_on_error=False,
             )
             changes = _metadata(result, "config_changes", "changes")
+            with session_scope(settings.database_url) as session:
+                completeness = tick_completeness(session, at)
             out.step(
                 f"inventory tick {at:%H:%M}: run {result.run_id[:8]} "
-                f"{'ok' if result.success else 'FAILED'}, {tick_completeness(settings.database_url, at)}, "
+                f"{'ok' if result.success else 'FAILED'}, {completeness}, "
                 f"{changes} config change(s){note}"
             )
             if not result.success:
@@ -316,9 +319,9 @@ def run_steps(out: Progress, home: DemoHome, fake: FakeAws, anchor: datetime, re
             requests = list(tick_result.run_requests or [])
             if requests:
                 break
-        out.step(
-            f"sensor tick: {ledger_counts(settings.database_url)} in the ledger, {len(requests)} run(s) requested"
-        )
+        with session_scope(settings.database_url) as session:
+            ledger = ledger_counts(session)
+        out.step(f"sensor tick: {ledger} in the ledger, {len(requests)} run(s) requested")
 
         flowlog_job = defs.resolve_job_def("flowlog_job")
         ok = True
@@ -357,7 +360,8 @@ def run_steps(out: Progress, home: DemoHome, fake: FakeAws, anchor: datetime, re
     )
     home.save_record(record)
     out.plain()
-    print_summary(out, registry, settings)
+    with session_scope(settings.database_url) as session:
+        print_summary(session, out, settings)
     return 0 if ok and requests else 1
 
 

@@ -69,56 +69,57 @@ def flowlogs_integrations(
     return {arn: infos[iid] for arn, iid in topics.items()}, list(infos.values())
 
 
-def take_in(registry: Registry, messages: list[ReceivedMessage], now: datetime) -> IntakeResult:
-    """Record the objects of a batch of messages in the ledger (one transaction)."""
+def take_in(
+    session: Session, registry: Registry, messages: list[ReceivedMessage], now: datetime
+) -> IntakeResult:
+    """Record the objects of a batch of messages in the ledger, in the caller's transaction."""
     result = IntakeResult()
     monitored: dict[str, set[str]] = {}  # account group -> location keys
     for location in registry.locations():
         monitored.setdefault(location.account_group, set()).add(location.key)
     logs: list[LogEntry] = []
     taken: list[_Taken | None] = []  # the notified objects, in order, for one bulk upsert
-    with session_scope(registry.database_url) as session:
-        by_topic, all_flowlogs = flowlogs_integrations(session)
-        for message in messages:
-            parsed = parse_message(message.body, message.message_id)
-            result.counts[parsed.kind] += 1
-            if parsed.kind in ("test_event", "ignored"):
-                result.delete_receipts.append(message.receipt_handle)
-                continue
-            if parsed.kind == "malformed":
-                result.malformed_receipts.append(message.receipt_handle)
-                result.problems.append(f"message {message.message_id}: {parsed.reason}")
-                integration = by_topic.get(parsed.topic_arn or "")
-                if integration is not None:
-                    logs.append(
-                        LogEntry(
-                            integration.id,
-                            "notification",
-                            "error",
-                            f"malformed notification left for the dead-letter queue: {parsed.reason}",
-                            now,
-                            {
-                                "message_id": message.message_id,
-                                "topic_arn": parsed.topic_arn,
-                                "receive_count": message.receive_count,
-                            },
-                        )
-                    )
-                continue
-            integration = _integration_for(parsed.topic_arn, parsed.objects, by_topic, all_flowlogs)
-            if integration is None:
-                result.malformed_receipts.append(message.receipt_handle)
-                result.counts["unmapped"] += 1
-                result.problems.append(
-                    f"message {message.message_id}: topic {parsed.topic_arn or '(raw delivery)'} "
-                    "belongs to no flow-logs integration"
-                )
-                continue
-            for notice in parsed.objects:
-                taken.append(_plan_object(integration, notice, monitored, now, result, logs))
+    by_topic, all_flowlogs = flowlogs_integrations(session)
+    for message in messages:
+        parsed = parse_message(message.body, message.message_id)
+        result.counts[parsed.kind] += 1
+        if parsed.kind in ("test_event", "ignored"):
             result.delete_receipts.append(message.receipt_handle)
-        _record_objects(session, [t for t in taken if t is not None], now, result, logs)
-        add_logs(session, logs)
+            continue
+        if parsed.kind == "malformed":
+            result.malformed_receipts.append(message.receipt_handle)
+            result.problems.append(f"message {message.message_id}: {parsed.reason}")
+            integration = by_topic.get(parsed.topic_arn or "")
+            if integration is not None:
+                logs.append(
+                    LogEntry(
+                        integration.id,
+                        "notification",
+                        "error",
+                        f"malformed notification left for the dead-letter queue: {parsed.reason}",
+                        now,
+                        {
+                            "message_id": message.message_id,
+                            "topic_arn": parsed.topic_arn,
+                            "receive_count": message.receive_count,
+                        },
+                    )
+                )
+            continue
+        integration = _integration_for(parsed.topic_arn, parsed.objects, by_topic, all_flowlogs)
+        if integration is None:
+            result.malformed_receipts.append(message.receipt_handle)
+            result.counts["unmapped"] += 1
+            result.problems.append(
+                f"message {message.message_id}: topic {parsed.topic_arn or '(raw delivery)'} "
+                "belongs to no flow-logs integration"
+            )
+            continue
+        for notice in parsed.objects:
+            taken.append(_plan_object(integration, notice, monitored, now, result, logs))
+        result.delete_receipts.append(message.receipt_handle)
+    _record_objects(session, [t for t in taken if t is not None], now, result, logs)
+    add_logs(session, logs)
     return result
 
 
@@ -295,7 +296,10 @@ def take_in_queue(
             intake.stopped_by = "empty"
             break
         recording = clock()
-        result = take_in(registry, messages, now())
+        # A transaction per chunk, committed before its messages are deleted (never the other
+        # way round: a crash in between redelivers them, and the ledger dedupes).
+        with session_scope(registry.database_url) as session:
+            result = take_in(session, registry, messages, now())
         failed = delete_messages(sqs_client, queue_url, result.delete_receipts, workers=workers)
         reserve = max(MIN_RECORD_RESERVE_SECONDS, 1.5 * (clock() - recording))
         intake.messages += len(messages)

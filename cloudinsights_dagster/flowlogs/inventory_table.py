@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import pyarrow as pa
+from sqlalchemy.orm import Session
 
 from cloudinsights_dagster.inventory.store import eni_versions
-from cloudinsights_dagster.warehouse.db import session_scope
 
 _LIST = pa.list_(pa.string())
 SCHEMA = pa.schema(
@@ -30,10 +30,9 @@ SCHEMA = pa.schema(
 
 
 def eni_table(
-    database_url: str, location_keys: list[str], start: datetime, end: datetime
+    session: Session, location_keys: list[str], start: datetime, end: datetime
 ) -> pa.Table:
-    with session_scope(database_url) as session:
-        versions = eni_versions(session, location_keys, start, end)
+    versions = eni_versions(session, location_keys, start, end)
     columns: dict[str, list] = {name: [] for name in SCHEMA.names}
     for valid_from, valid_to, data in versions:
         columns["interface_id"].append(data.get("interface_id"))

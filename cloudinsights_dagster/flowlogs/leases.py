@@ -53,6 +53,8 @@ class LeaseKeeper:
                 held = sorted(self._held)
             if held:
                 try:
+                    # Its own transaction, from its own thread: a renewal commits at once,
+                    # whatever the run's other transactions are doing.
                     with session_scope(self._url) as session:
                         renew_leases(session, self._run_id, held, self._clock() + self._lease)
                 except Exception:  # noqa: BLE001 - a missed renewal only risks a takeover

@@ -9,6 +9,10 @@ prefixes (backfills and the daily reconciliation).
 
 S3 access (readers, sessions, clients, the prefetcher) is in `s3_access`, lease renewal in
 `leases`. Dagster-free: the `flowlog_records` asset calls `drain_day`.
+
+Transactions: unlike the library functions it calls (they take a session), `drain_day` opens
+its own short ones, by design: each claim batch, each object's outcome and its logs commit on
+their own, so other runs see the claims at once and a crash loses nothing already done.
 """
 
 from __future__ import annotations
@@ -125,12 +129,14 @@ class EnrichmentIndexes:
                 keys = sorted(
                     {k for k in self._group_locations.get(group, []) if k.endswith(f"-{region}")}
                 )
-                table = eni_table(
-                    self._url,
-                    keys,
-                    self._day_start - INVENTORY_MARGIN,
-                    self._day_start + timedelta(days=1) + INVENTORY_MARGIN,
-                )
+                # A short read of its own: the index is built once and shared by the run.
+                with session_scope(self._url) as session:
+                    table = eni_table(
+                        session,
+                        keys,
+                        self._day_start - INVENTORY_MARGIN,
+                        self._day_start + timedelta(days=1) + INVENTORY_MARGIN,
+                    )
                 accounts = {k.partition("-")[0] for k in self._group_locations.get(group, [])}
                 self._cache[key] = EniIndex(table, accounts)
             return self._cache[key]
@@ -213,6 +219,7 @@ def drain_day(
                     if on_object is not None:
                         on_object(claimed, outcome)
                 if logs:
+                    # The finished objects' logs, committed with them done (not at the run's end).
                     with session_scope(url) as session:
                         add_logs(session, logs)
     finally:
@@ -225,6 +232,7 @@ def drain_day(
 
 
 def _claim_batch(url, day, run_id, now, scope, lease, report, max_bytes, max_objects):
+    # A claim commits on its own (SKIP LOCKED): other runs then skip exactly these objects.
     with session_scope(url) as session:
         for integration_id, bucket, key in fail_exhausted(session, now):
             report.errors.append(f"s3://{bucket}/{key}: runs kept dying on it; failed")
@@ -277,7 +285,8 @@ def _process_one(
             report,
             error=f"{claimed.location_key} is not monitored by the integration's account group",
         )
-    out = object_output(url, output_base, claimed)
+    with session_scope(url) as session:  # committed before the object's new file is written
+        out = object_output(session, output_base, claimed)
     try:
         body = fetch()  # the GET, started ahead by the run's prefetcher
         report.bytes_read += len(body)
@@ -351,6 +360,7 @@ def _process_one(
 
 
 def _record(url, claimed: Claimed, run_id, status, now, report, *, error=None, result=None) -> str:
+    # Each object's outcome commits on its own: a crash later in the run loses nothing done.
     with session_scope(url) as session:
         kept = finish_object(session, claimed.id, run_id, status, now, error=error, result=result)
     if not kept:

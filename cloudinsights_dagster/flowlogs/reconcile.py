@@ -110,6 +110,8 @@ def reconcile_day(
         groups_of.setdefault(loc.key, set()).add(loc.account_group)
     locations = sorted(groups_of)
     report.locations = len(locations)
+    # Its own transactions, one before and one after the S3 listing: none stays open while the
+    # day's prefixes are listed (minutes for a large day).
     with session_scope(registry.database_url) as session:
         targets = _buckets_by_location(session, locations)
 

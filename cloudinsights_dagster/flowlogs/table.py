@@ -55,6 +55,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from cloudinsights_dagster.flowlogs import encoding, output, writer
 from cloudinsights_dagster.flowlogs.ledger import Claimed
@@ -109,9 +110,10 @@ def is_compacted(path: str | None) -> TypeGuard[str]:
 # Reprocessing
 
 
-def object_output(database_url: str, base: str, claimed: Claimed) -> str:
+def object_output(session: Session, base: str, claimed: Claimed) -> str:
     """Where a claimed object's records go, after taking its previous rows out of a compacted
-    file if the ledger says they are in one (see the module docstring)."""
+    file if the ledger says they are in one (see the module docstring). The caller commits
+    before writing the object's new file: the rewritten file's lock lasts until then."""
     path = object_file(
         base,
         claimed.day,
@@ -122,18 +124,17 @@ def object_output(database_url: str, base: str, claimed: Claimed) -> str:
     )
     if not is_compacted(claimed.output_path):
         return path  # the usual case: no query
-    with session_scope(database_url) as session:
-        row = session.get(s.FlowLogObject, claimed.id)
-        current = None if row is None else row.output_path
-        if row is None or not is_compacted(current) or current == path:
-            return path
-        _lock_file_rows(session, current)
-        _rewrite_without(current, {source_object(claimed.bucket, claimed.key)})
-        row.output_path = None
+    row = session.get(s.FlowLogObject, claimed.id)
+    current = None if row is None else row.output_path
+    if row is None or not is_compacted(current) or current == path:
+        return path
+    _lock_file_rows(session, current)
+    _rewrite_without(current, {source_object(claimed.bucket, claimed.key)})
+    row.output_path = None
     return path
 
 
-def _lock_file_rows(session, path: str) -> None:
+def _lock_file_rows(session: Session, path: str) -> None:
     """Serialize rewriters of one shared file: a no-op update takes the ledger rows' locks
     (row locks on PostgreSQL, the database write lock on SQLite) until the transaction ends."""
     session.execute(
@@ -196,27 +197,30 @@ class CompactionConflict(RuntimeError):
     """An object of the partition changed (reprocessed) while it was being compacted."""
 
 
-def partitions_to_compact(database_url: str, day: str) -> list[tuple[str, int]]:
+def partitions_to_compact(session: Session, day: str) -> list[tuple[str, int]]:
     """(location, integration) pairs with loaded objects on `day`."""
-    with session_scope(database_url) as session:
-        rows = session.execute(
-            sa.select(s.FlowLogObject.location_key, s.FlowLogObject.integration_id)
-            .where(
-                s.FlowLogObject.day == day,
-                s.FlowLogObject.status == "loaded",
-                s.FlowLogObject.output_path.is_not(None),
-            )
-            .distinct()
-            .order_by(s.FlowLogObject.location_key, s.FlowLogObject.integration_id)
-        ).all()
+    rows = session.execute(
+        sa.select(s.FlowLogObject.location_key, s.FlowLogObject.integration_id)
+        .where(
+            s.FlowLogObject.day == day,
+            s.FlowLogObject.status == "loaded",
+            s.FlowLogObject.output_path.is_not(None),
+        )
+        .distinct()
+        .order_by(s.FlowLogObject.location_key, s.FlowLogObject.integration_id)
+    ).all()
     return [(r[0], r[1]) for r in rows]
 
 
 def compact_day(database_url: str, base: str, day: str) -> list[CompactionReport]:
-    """Compact every location-day partition of `day` (see compact_partition)."""
+    """Compact every location-day partition of `day` (see compact_partition), each in
+    transactions of its own."""
+    # Its own transactions: each partition commits before its merged files are deleted.
+    with session_scope(database_url) as session:
+        found = partitions_to_compact(session, day)
     return [
         compact_partition(database_url, base, day, location, integration)
-        for location, integration in partitions_to_compact(database_url, day)
+        for location, integration in found
     ]
 
 
@@ -224,7 +228,10 @@ def compact_partition(
     database_url: str, base: str, day: str, location_key: str, integration_id: int
 ) -> CompactionReport:
     """Merge one integration's files of a location-day into one sorted file, atomically for the
-    ledger and idempotently (see the module docstring)."""
+    ledger and idempotently (see the module docstring).
+
+    Opens its own transactions: the merged files may only be deleted once the ledger's move to
+    the compacted file is committed."""
     report = CompactionReport(day, location_key, integration_id)
     with session_scope(database_url) as session:
         members = session.execute(
@@ -249,7 +256,7 @@ def compact_partition(
             report.skipped = "nothing to compact" if not members else "already compacted"
             report.output = paths[0] if paths else None
         if report.skipped:
-            report.deleted = _delete_orphans(database_url, base, day, location_key, integration_id)
+            report.deleted = _delete_orphans(session, base, day, location_key, integration_id)
             return report
         digest = hashlib.sha256(
             "\n".join(f"{m.id} {m.output_path}" for m in members).encode()
@@ -289,7 +296,8 @@ def compact_partition(
         if path != target:
             _delete(path)
             report.deleted.append(path)
-    report.deleted += _delete_orphans(database_url, base, day, location_key, integration_id)
+    with session_scope(database_url) as session:  # after the commit: the ledger's new paths
+        report.deleted += _delete_orphans(session, base, day, location_key, integration_id)
     return report
 
 
@@ -333,7 +341,7 @@ def _delete(path: str) -> None:
 
 
 def _delete_orphans(
-    database_url: str, base: str, day: str, location_key: str, integration_id: int
+    session: Session, base: str, day: str, location_key: str, integration_id: int
 ) -> list[str]:
     """Compacted files of the partition that no ledger row points at (left by a crash between
     writing and committing, or emptied by reprocessing). Objects' own files are never touched
@@ -350,15 +358,14 @@ def _delete_orphans(
     ]
     if not candidates:
         return []
-    with session_scope(database_url) as session:
-        paths = session.scalars(
-            sa.select(s.FlowLogObject.output_path).where(
-                s.FlowLogObject.day == day,
-                s.FlowLogObject.location_key == location_key,
-                s.FlowLogObject.integration_id == integration_id,
-                s.FlowLogObject.output_path.is_not(None),
-            )
-        ).all()
+    paths = session.scalars(
+        sa.select(s.FlowLogObject.output_path).where(
+            s.FlowLogObject.day == day,
+            s.FlowLogObject.location_key == location_key,
+            s.FlowLogObject.integration_id == integration_id,
+            s.FlowLogObject.output_path.is_not(None),
+        )
+    ).all()
     referenced = {
         p[len("s3://") :] if p.startswith("s3://") else os.path.abspath(p) for p in paths if p
     }

@@ -231,6 +231,8 @@ def snapshot_locations(
         )
         report.api_requests, report.api_throttles = sessions.stats.for_location(key)
         try:
+            # Each location's snapshot commits on its own, in its worker thread: a failed
+            # location never undoes another's.
             with session_scope(registry.database_url) as session:
                 previous = latest_snapshot(session, key)
                 report.first_snapshot = previous is None

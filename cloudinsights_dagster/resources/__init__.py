@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import boto3
 import dagster as dg
 from pydantic import Field
+from sqlalchemy.orm import Session
 
 from cloudinsights_dagster import aws
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.settings import load_settings
+from cloudinsights_dagster.warehouse.db import session_scope
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -25,6 +30,13 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def registry(self) -> Registry:
         return Registry(self.url)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction (committed on success): assets and sensors own their transactions,
+        the library functions they call take the session."""
+        with session_scope(self.url) as session:
+            yield session
 
 
 class FlowLogQueueResource(dg.ConfigurableResource):

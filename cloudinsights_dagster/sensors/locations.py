@@ -1,7 +1,7 @@
 import dagster as dg
 
 from cloudinsights_dagster import partitions
-from cloudinsights_dagster.integration_logs import LogEntry, write_logs
+from cloudinsights_dagster.integration_logs import LogEntry, add_logs
 from cloudinsights_dagster.locations import discover_missing_regions, partition_changes
 from cloudinsights_dagster.resources import WarehouseResource
 from cloudinsights_dagster.warehouse.schema import utcnow
@@ -18,20 +18,25 @@ def location_sync_sensor(
 ) -> dg.SensorResult:
     registry = warehouse.registry()
     failures = discover_missing_regions(registry)
-    write_logs(
-        warehouse.url,
-        [
-            LogEntry(
-                integration_id=f.integration_id,
-                category="assumeRole",
-                severity="error",
-                message=f"could not list the enabled regions of the account through {f.role_arn}",
-                time=utcnow(),
-                details={"role_arn": f.role_arn, "api": "ec2:DescribeRegions", "error": f.error},
-            )
-            for f in failures
-        ],
-    )
+    with warehouse.session() as session:
+        add_logs(
+            session,
+            [
+                LogEntry(
+                    integration_id=f.integration_id,
+                    category="assumeRole",
+                    severity="error",
+                    message=f"could not list the enabled regions of the account through {f.role_arn}",
+                    time=utcnow(),
+                    details={
+                        "role_arn": f.role_arn,
+                        "api": "ec2:DescribeRegions",
+                        "error": f.error,
+                    },
+                )
+                for f in failures
+            ],
+        )
     desired = {location.key for location in registry.locations()}
     existing = set(context.instance.get_dynamic_partitions(partitions.LOCATIONS))
     to_add, to_delete = partition_changes(desired, existing)

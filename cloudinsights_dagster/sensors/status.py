@@ -3,7 +3,7 @@
 import dagster as dg
 
 from cloudinsights_dagster import partitions
-from cloudinsights_dagster.integration_logs import LogEntry, write_logs
+from cloudinsights_dagster.integration_logs import LogEntry, add_logs
 from cloudinsights_dagster.resources import WarehouseResource
 from cloudinsights_dagster.run_failures import integrations_for_run
 from cloudinsights_dagster.warehouse.schema import utcnow
@@ -30,20 +30,23 @@ def monitoring_run_failure_sensor(
 ) -> None:
     run = context.dagster_run
     keys = context.instance.get_dynamic_partitions(partitions.LOCATIONS)
-    integration_ids = integrations_for_run(warehouse.registry(), run.tags, keys, run.run_id)
     error = _step_errors(context.instance, run.run_id) or context.failure_event.message or "failed"
-    write_logs(
-        warehouse.url,
-        [
-            LogEntry(
-                integration_id,
-                "run",
-                "error",
-                f"run {run.run_id[:8]} of {run.job_name} failed: {error}"[:2000],
-                utcnow(),
-                {"run_id": run.run_id, "job": run.job_name},
-            )
-            for integration_id in integration_ids
-        ],
-    )
+    with warehouse.session() as session:
+        integration_ids = integrations_for_run(
+            session, warehouse.registry(), run.tags, keys, run.run_id
+        )
+        add_logs(
+            session,
+            [
+                LogEntry(
+                    integration_id,
+                    "run",
+                    "error",
+                    f"run {run.run_id[:8]} of {run.job_name} failed: {error}"[:2000],
+                    utcnow(),
+                    {"run_id": run.run_id, "job": run.job_name},
+                )
+                for integration_id in integration_ids
+            ],
+        )
     context.log.info(f"run {run.run_id} failure logged for integrations {integration_ids}")

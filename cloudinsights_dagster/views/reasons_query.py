@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from cloudinsights_dagster.views.caps import REST
 from cloudinsights_dagster.warehouse import schema as s
-from cloudinsights_dagster.warehouse.db import session_scope
 
 _KEYS = (
     s.RejectReason.location_key,
@@ -31,40 +31,39 @@ _KEYS = (
 
 
 def top_rejects(
-    database_url: str, account_group: str, since: datetime | None = None, limit: int = 20
+    session: Session, account_group: str, since: datetime | None = None, limit: int = 20
 ) -> list[dict[str, Any]]:
     """The rejected flows of an account group since `since`, summed over windows per ENI, peer,
     port, protocol and reason, most flows first."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    with session_scope(database_url) as session:
-        group_id = session.scalar(
-            sa.select(s.AccountGroup.id).where(s.AccountGroup.name == account_group)
+    group_id = session.scalar(
+        sa.select(s.AccountGroup.id).where(s.AccountGroup.name == account_group)
+    )
+    if group_id is None:
+        raise LookupError(f"account group {account_group!r} does not exist")
+    flows = sa.func.sum(s.RejectReason.flows).label("flows")
+    query = (
+        sa.select(
+            *_KEYS,
+            flows,
+            sa.func.sum(s.RejectReason.packets).label("packets"),
+            sa.func.sum(s.RejectReason.bytes).label("bytes"),
+            sa.func.min(s.RejectReason.window_start).label("first_window"),
+            sa.func.max(s.RejectReason.window_start).label("last_window"),
         )
-        if group_id is None:
-            raise LookupError(f"account group {account_group!r} does not exist")
-        flows = sa.func.sum(s.RejectReason.flows).label("flows")
-        query = (
-            sa.select(
-                *_KEYS,
-                flows,
-                sa.func.sum(s.RejectReason.packets).label("packets"),
-                sa.func.sum(s.RejectReason.bytes).label("bytes"),
-                sa.func.min(s.RejectReason.window_start).label("first_window"),
-                sa.func.max(s.RejectReason.window_start).label("last_window"),
-            )
-            .where(
-                s.RejectReason.account_group_id == group_id,
-                # Rest rows (views/caps.py) sum many flows: they count in totals, not in a top.
-                sa.or_(s.RejectReason.interface_id.is_(None), s.RejectReason.interface_id != REST),
-            )
-            .group_by(*_KEYS)
-            .order_by(flows.desc(), *_KEYS)
-            .limit(limit)
+        .where(
+            s.RejectReason.account_group_id == group_id,
+            # Rest rows (views/caps.py) sum many flows: they count in totals, not in a top.
+            sa.or_(s.RejectReason.interface_id.is_(None), s.RejectReason.interface_id != REST),
         )
-        if since is not None:
-            query = query.where(s.RejectReason.window_start >= since)
-        rows = [dict(r._mapping) for r in session.execute(query)]
+        .group_by(*_KEYS)
+        .order_by(flows.desc(), *_KEYS)
+        .limit(limit)
+    )
+    if since is not None:
+        query = query.where(s.RejectReason.window_start >= since)
+    rows = [dict(r._mapping) for r in session.execute(query)]
     for row in rows:
         for name in ("change_time", "first_window", "last_window"):
             value = row[name]

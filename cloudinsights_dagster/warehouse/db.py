@@ -1,4 +1,8 @@
-"""Engines for the warehouse, migrated to the latest schema on first use."""
+"""Engines for the warehouse, migrated to the latest schema on first use.
+
+The rule (README, "Layout"): library functions take a `Session` as their first argument and
+never commit it; only the edges (assets, sensors, CLI, the Registry) and the few workers listed in
+tests/unit/test_session_rule.py call `session_scope` / `get_engine`."""
 
 from __future__ import annotations
 

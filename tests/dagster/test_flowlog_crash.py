@@ -25,6 +25,7 @@ from flowlog_samples import (
     object_key,
     sample_records,
 )
+from warehouse_calls import in_transaction
 
 from cloudinsights_dagster import aws, partitions
 from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
@@ -190,7 +191,9 @@ def test_a_killed_run_blocks_nothing_and_the_day_completes_by_itself(world):
 
     time.sleep(LEASE_SECONDS + 0.5)
     (flows,) = [
-        v for v in compute_status(registry, datetime.now(UTC)) if v.integration.name == "flows"
+        v
+        for v in in_transaction(registry.database_url, compute_status, registry, datetime.now(UTC))
+        if v.integration.name == "flows"
     ]
     assert flows.status == "connected_with_warning"
     assert any("waiting past their lease" in reason for reason in flows.reasons)

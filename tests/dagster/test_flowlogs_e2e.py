@@ -18,6 +18,7 @@ from flowlog_samples import (
     object_key,
     sample_records,
 )
+from warehouse_calls import in_transaction
 
 from cloudinsights_dagster import aws, partitions
 from cloudinsights_dagster.assets.flowlogs import flowlog_records
@@ -212,10 +213,14 @@ def test_live_ingestion_then_backfill_gives_the_same_records(setup):
         for eni, instance_id in pairs:
             assert instance_id == (None if by_eni[eni] == "-" else by_eni[eni])
 
-        parse_errors = query_logs(registry.database_url, LogFilter("g1", category="logParse"))
+        parse_errors = in_transaction(
+            registry.database_url, query_logs, LogFilter("g1", category="logParse")
+        )
         assert len(parse_errors) == 1 and bad_key in parse_errors[0]["details"]["key"]
         assert "recreate" in parse_errors[0]["message"]
-        filtered = query_logs(registry.database_url, LogFilter("g1", category="logFilter"))
+        filtered = in_transaction(
+            registry.database_url, query_logs, LogFilter("g1", category="logFilter")
+        )
         assert [f["details"]["key"] for f in filtered] == [foreign_key]
 
         # Wipe the ledger and the outputs; a backfill of the partition finds the same objects.
@@ -281,5 +286,7 @@ def test_values_out_of_domain_fail_the_check_and_reach_the_status(setup):
         summary = check.metadata["summary"].value
         assert "dstport" in summary and "traffic_path" in summary
         assert not result.success  # the check blocks: views are not built on bad data
-        (entry,) = query_logs(registry.database_url, LogFilter("g1", category="check"))
+        (entry,) = in_transaction(
+            registry.database_url, query_logs, LogFilter("g1", category="check")
+        )
         assert entry["severity"] == "error" and "dstport" in entry["message"]

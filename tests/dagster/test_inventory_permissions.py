@@ -8,6 +8,7 @@ import boto3
 import dagster as dg
 import requests
 import sqlalchemy as sa
+from warehouse_calls import in_transaction
 
 from cloudinsights_dagster import aws, catalog, partitions
 from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
@@ -39,7 +40,11 @@ def _policy(actions):
 
 
 def inv_status(registry):
-    (view,) = [v for v in compute_status(registry, utcnow()) if v.integration.name == "inv"]
+    (view,) = [
+        v
+        for v in in_transaction(registry.database_url, compute_status, registry, utcnow())
+        if v.integration.name == "inv"
+    ]
     return view
 
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import sqlalchemy as sa
+from warehouse_calls import in_transaction
 
 from cloudinsights_dagster import partitions
 from cloudinsights_dagster.assets.inventory import config_changes, inventory_snapshot
@@ -54,13 +55,13 @@ def test_failed_run_turns_the_integration_failed_until_a_run_succeeds(moto_endpo
         ).for_run_failure()
         monitoring_run_failure_sensor(ctx)
 
-        (entry,) = query_logs(url, LogFilter("g1", category="run"))
+        (entry,) = in_transaction(url, query_logs, LogFilter("g1", category="run"))
         assert entry["severity"] == "error" and "can only move forward" in entry["message"]
-        (view,) = compute_status(registry, utcnow())
+        (view,) = in_transaction(registry.database_url, compute_status, registry, utcnow())
         assert view.status == "failed" and "monitoring run failed" in view.reasons[0]
 
         assert run(T0 + timedelta(minutes=5)).success
-        (view,) = compute_status(registry, utcnow())
+        (view,) = in_transaction(registry.database_url, compute_status, registry, utcnow())
         assert view.status == "connected"
 
         result = dg.materialize([integration_status], instance=instance, resources=resources)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from botocore.config import Config
+from warehouse_calls import in_transaction
 
 from cloudinsights_dagster import aws, catalog
 from cloudinsights_dagster.integration_logs import LogFilter, query_logs
@@ -49,7 +50,10 @@ def keys_of(registry):
 
 
 def status_by_name(registry, now):
-    return {v.integration.name: v for v in compute_status(registry, now, "g1")}
+    return {
+        v.integration.name: v
+        for v in in_transaction(registry.database_url, compute_status, registry, now, "g1")
+    }
 
 
 def test_one_assume_role_per_role_and_every_request_counted(registry, moto_endpoint, monkeypatch):
@@ -82,7 +86,9 @@ def test_throttles_are_counted_per_api_and_logged(registry, moto_endpoint, monke
     assert report.result.completeness == "complete"  # retried with backoff until it answered
     assert dict(report.api_throttles) == {"ec2:DescribeVpcs": 2}
     assert sessions.stats.total_throttles == 2
-    (entry,) = query_logs(registry.database_url, LogFilter("g1", category="throttling"))
+    (entry,) = in_transaction(
+        registry.database_url, query_logs, LogFilter("g1", category="throttling")
+    )
     assert entry["severity"] == "warning" and entry["integration"] == "inv-b"
     assert "throttled 2 of" in entry["message"] and "ec2:DescribeVpcs x2" in entry["message"]
     assert entry["details"]["throttles"] == {"ec2:DescribeVpcs": 2}
@@ -91,10 +97,12 @@ def test_throttles_are_counted_per_api_and_logged(registry, moto_endpoint, monke
 def _assert_collector_problem(registry, reports, kind: str, fix_words: str) -> None:
     assert {r.collector_problem.kind for r in reports} == {kind}
     assert all(r.result.completeness == "failed" and not r.result.records for r in reports)
-    logs = query_logs(registry.database_url, LogFilter("g1", category="collector"))
+    logs = in_transaction(registry.database_url, query_logs, LogFilter("g1", category="collector"))
     assert {e["integration"] for e in logs} == {"inv-a", "inv-b"}
     assert all(e["details"]["problem"] == kind for e in logs)
-    assert not query_logs(registry.database_url, LogFilter("g1", category="assumeRole"))
+    assert not in_transaction(
+        registry.database_url, query_logs, LogFilter("g1", category="assumeRole")
+    )
     for view in status_by_name(registry, datetime.now(UTC)).values():
         assert view.status == "failed"
         assert "not a problem of the customer's role" in view.reasons[0]
@@ -207,8 +215,10 @@ def test_a_role_that_cannot_be_assumed_is_the_customers_problem(registry, monkey
         sts.close()
     assert all(r.collector_problem is None and r.assume_role_error for r in reports)
     assert sessions.assume_role_calls == 2  # each role is tried once: one role's trust is its own
-    assert not query_logs(registry.database_url, LogFilter("g1", category="collector"))
-    assert query_logs(registry.database_url, LogFilter("g1", category="assumeRole"))
+    assert not in_transaction(
+        registry.database_url, query_logs, LogFilter("g1", category="collector")
+    )
+    assert in_transaction(registry.database_url, query_logs, LogFilter("g1", category="assumeRole"))
     for view in status_by_name(registry, datetime.now(UTC)).values():
         assert view.status == "failed" and "the role cannot be assumed" in view.reasons[0]
         assert view.fix == FIX_TRUST

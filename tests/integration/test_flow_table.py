@@ -126,7 +126,8 @@ class World:
         with session_scope(self.url) as session:
             claimed = claim_objects(session, day, "run-1", now, max_objects=1000)
         for c in claimed:
-            out = object_output(self.url, self.base, c)
+            with session_scope(self.url) as session:
+                out = object_output(session, self.base, c)
             result = process_object(
                 self.bodies[c.key], out, self.index, (), name=source_object(c.bucket, c.key)
             )

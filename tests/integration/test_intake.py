@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 from flowlog_samples import object_key
+from warehouse_calls import in_transaction
 
 from cloudinsights_dagster.flowlogs.intake import take_in
 from cloudinsights_dagster.flowlogs.queue import ReceivedMessage
@@ -63,7 +64,9 @@ def test_a_batch_with_duplicates_changes_and_filtered_objects(database_url):
         json.dumps({"Type": "Notification", "TopicArn": TOPIC, "Message": "{}"}),  # malformed
         envelope((mine[2], "e1")),
     ]
-    result = take_in(registry, [message(i, b) for i, b in enumerate(bodies)], NOW)
+    result = in_transaction(
+        registry.database_url, take_in, registry, [message(i, b) for i, b in enumerate(bodies)], NOW
+    )
 
     assert result.delete_receipts == ["rh0", "rh1", "rh2", "rh3", "rh4", "rh6"]
     assert result.malformed_receipts == ["rh5"]
@@ -86,9 +89,15 @@ def test_a_batch_with_duplicates_changes_and_filtered_objects(database_url):
         mine[2]: ("pending", "e1"),
         foreign: ("filtered", "e1"),
     }
-    filtered = query_logs(database_url, LogFilter("g1", category="logFilter"))
+    filtered = in_transaction(database_url, query_logs, LogFilter("g1", category="logFilter"))
     # One warning for the unmonitored object (not for its duplicate), one for the non-flow-log.
     assert sorted(f["details"]["key"] for f in filtered) == sorted([foreign, "not/a/flow/log.txt"])
 
-    again = take_in(registry, [message(8, bodies[2]), message(9, bodies[6])], NOW)
+    again = in_transaction(
+        registry.database_url,
+        take_in,
+        registry,
+        [message(8, bodies[2]), message(9, bodies[6])],
+        NOW,
+    )
     assert again.counts == {"objects": 2, "object_duplicate": 2} and not again.partitions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from warehouse_calls import in_transaction
 
 from cloudinsights_dagster import organizations as orgs
 from cloudinsights_dagster import registry_bulk
@@ -88,7 +89,10 @@ def test_onboard_rerun_new_accounts_and_closed_ones(org, registry):
     assert closed not in located and removed not in located and len(located) == 51
     # Kept, never deleted; the status says why.
     assert len(registry.list_integrations("g")) == 53
-    views = {v.integration.account_id: v for v in compute_status(registry, utcnow(), "g")}
+    views = {
+        v.integration.account_id: v
+        for v in in_transaction(registry.database_url, compute_status, registry, utcnow(), "g")
+    }
     assert views[closed].status == "disabled"
     assert views[closed].title.startswith("Disabled: account ")
     assert views[removed].as_dict()["status_title"] == f"Disabled: {reasons[removed]}"

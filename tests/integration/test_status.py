@@ -4,6 +4,7 @@ summaries and account-group isolation (SQLite and PostgreSQL)."""
 from datetime import timedelta
 
 import pytest
+from warehouse_calls import in_transaction
 
 from cloudinsights_dagster.flowlogs.ledger import ObjectRef, upsert_object
 from cloudinsights_dagster.flowlogs.queue import SubscriptionAttempt
@@ -11,10 +12,10 @@ from cloudinsights_dagster.flowlogs.subscriptions import TopicAttempt, record_at
 from cloudinsights_dagster.integration_logs import (
     LogEntry,
     LogFilter,
+    add_logs,
     hourly_summary,
     prune_logs,
     query_logs,
-    write_logs,
 )
 from cloudinsights_dagster.inventory.model import ApiOutcome, CollectionResult, ResourceRecord
 from cloudinsights_dagster.inventory.store import record_snapshot
@@ -43,7 +44,11 @@ def registry(database_url):
 
 
 def status_of(registry, name, now, group="g1"):
-    (view,) = [v for v in compute_status(registry, now, group) if v.integration.name == name]
+    (view,) = [
+        v
+        for v in in_transaction(registry.database_url, compute_status, registry, now, group)
+        if v.integration.name == name
+    ]
     return view
 
 
@@ -98,8 +103,9 @@ def test_run_failure_fails_until_a_later_success_or_the_window_passes(registry):
     # The previous tick (not 20 minutes back: three ticks between would read as skipped).
     snap(registry, now - timedelta(minutes=5))
     inv = registry.get("g1", "inv")
-    write_logs(
+    in_transaction(
         registry.database_url,
+        add_logs,
         [LogEntry(inv.id, "run", "error", "run abc of inventory_job failed: boom", utcnow())],
     )
     view = status_of(registry, "inv", utcnow())
@@ -154,8 +160,9 @@ def test_flow_log_configuration_warning_before_any_file(registry):
 
 def _subscribe(registry, results, now):
     flows = registry.get("g1", "flows")
-    record_attempts(
-        registry,
+    in_transaction(
+        registry.database_url,
+        record_attempts,
         [
             TopicAttempt(
                 flows.id,
@@ -192,8 +199,9 @@ def test_flowlogs_status_transitions(registry):
     assert status_of(registry, "flows", now).status == "connected"
 
     flows = registry.get("g1", "flows")
-    write_logs(
+    in_transaction(
         registry.database_url,
+        add_logs,
         [
             LogEntry(
                 flows.id,
@@ -215,8 +223,9 @@ def test_logs_filters_summary_isolation_and_retention(registry):
     other = registry.add_inventory("g2", "other", "arn:aws:iam::999988887777:role/x", ["us-east-1"])
     inv, flows = registry.get("g1", "inv"), registry.get("g1", "flows")
     base = utcnow().replace(minute=10, second=0, microsecond=0) - timedelta(hours=3)
-    write_logs(
+    in_transaction(
         registry.database_url,
+        add_logs,
         [
             LogEntry(inv.id, "inventoryApi", "warning", "denied", base),
             LogEntry(inv.id, "inventoryApi", "warning", "denied", base + timedelta(minutes=20)),
@@ -224,27 +233,30 @@ def test_logs_filters_summary_isolation_and_retention(registry):
             LogEntry(other.id, "assumeRole", "error", "secret group", base),
         ],
     )
-    g1 = query_logs(registry.database_url, LogFilter("g1"))
+    g1 = in_transaction(registry.database_url, query_logs, LogFilter("g1"))
     assert [r["category"] for r in g1] == ["subscribe", "inventoryApi", "inventoryApi"]
     assert all(r["integration"] != "other" for r in g1)
-    errors = query_logs(registry.database_url, LogFilter("g1", severity="error"))
+    errors = in_transaction(registry.database_url, query_logs, LogFilter("g1", severity="error"))
     assert [r["message"] for r in errors] == ["no topic"]
-    summary = hourly_summary(registry.database_url, LogFilter("g1"))
+    summary = in_transaction(registry.database_url, hourly_summary, LogFilter("g1"))
     assert [(r["integration"], r["category"], r["count"]) for r in summary] == [
         ("flows", "subscribe", 1),
         ("inv", "inventoryApi", 2),
     ]
-    since = hourly_summary(
-        registry.database_url, LogFilter("g1", since=base + timedelta(minutes=30))
+    since = in_transaction(
+        registry.database_url, hourly_summary, LogFilter("g1", since=base + timedelta(minutes=30))
     )
     assert [r["category"] for r in since] == ["subscribe"]
-    assert prune_logs(registry.database_url, base + timedelta(minutes=1)) == 2
-    assert len(query_logs(registry.database_url, LogFilter("g1"))) == 2
+    assert in_transaction(registry.database_url, prune_logs, base + timedelta(minutes=1)) == 2
+    assert len(in_transaction(registry.database_url, query_logs, LogFilter("g1"))) == 2
 
 
 def test_status_is_scoped_to_one_account_group(registry):
     registry.add_inventory("g2", "other", "arn:aws:iam::999988887777:role/x", ["us-east-1"])
-    names = {v.integration.name for v in compute_status(registry, utcnow(), "g2")}
+    names = {
+        v.integration.name
+        for v in in_transaction(registry.database_url, compute_status, registry, utcnow(), "g2")
+    }
     assert names == {"other"}
 
 
@@ -265,8 +277,9 @@ def test_failed_data_quality_check_warns_until_the_window_passes(registry):
     now = utcnow()
     _subscribe(registry, [(T1, True), (T2, True)], now)
     flows = registry.get("g1", "flows")
-    write_logs(
+    in_transaction(
         registry.database_url,
+        add_logs,
         [
             LogEntry(
                 flows.id,

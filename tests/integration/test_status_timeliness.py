@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from warehouse_calls import in_transaction
 
 from cloudinsights_dagster.inventory.model import ApiOutcome, CollectionResult
 from cloudinsights_dagster.inventory.store import record_snapshot
@@ -46,7 +47,7 @@ def snap(registry, key, tick, recorded):
 
 
 def view_of(registry, now):
-    (view,) = compute_status(registry, now, "g1")
+    (view,) = in_transaction(registry.database_url, compute_status, registry, now, "g1")
     return view
 
 

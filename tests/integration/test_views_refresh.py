@@ -10,6 +10,7 @@ import pyarrow.dataset as pads
 import pytest
 import sqlalchemy as sa
 from flowlog_samples import Eni, flow_log_gzip, object_key, sample_records
+from warehouse_calls import in_transaction
 
 from cloudinsights_dagster.flowlogs.inventory_table import eni_table
 from cloudinsights_dagster.flowlogs.ledger import ObjectRef, upsert_object
@@ -20,7 +21,8 @@ from cloudinsights_dagster.inventory.store import compute_pending_changes, recor
 from cloudinsights_dagster.registry import Registry
 from cloudinsights_dagster.views import columnar
 from cloudinsights_dagster.views.partials import PartialBuilder, partial_path
-from cloudinsights_dagster.views.refresh import refresh_lock, refresh_partition_views
+from cloudinsights_dagster.views.refresh import refresh_partition_views
+from cloudinsights_dagster.views.refresh_lock import refresh_lock
 from cloudinsights_dagster.views.throughput import THROUGHPUT_SCHEMA, aggregate_throughput
 from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import get_engine, session_scope
@@ -93,7 +95,9 @@ def deliver(registry, flows, tmp_path, name, rows, groups=("g1", "g2"), views_ba
     `views_base`, with the partial aggregates the pipeline writes."""
     source = tmp_path / f"{name}.log.gz"
     source.write_bytes(flow_log_gzip(rows))
-    table = eni_table(registry.database_url, [LOC], T0 - timedelta(hours=1), T0 + timedelta(days=1))
+    table = in_transaction(
+        registry.database_url, eni_table, [LOC], T0 - timedelta(hours=1), T0 + timedelta(days=1)
+    )
     key = object_key(ACCOUNT, "us-east-1", "fl-1", int(T0.timestamp()), suffix=name)
     for group in groups:
         out = str(tmp_path / "out" / group / f"{name}.parquet")

@@ -9,10 +9,10 @@ from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from cloudinsights_dagster.inventory.store import inventory_as_of
 from cloudinsights_dagster.warehouse import schema as s
-from cloudinsights_dagster.warehouse.db import session_scope
 
 from .graph import build_topology, changed_node_ids
 from .svg import render_svg
@@ -91,60 +91,56 @@ def _canonical(nodes: list[dict], edges: list[dict]) -> tuple[list[dict], list[d
     return n, e
 
 
-def refresh_topology(database_url: str, location_key: str, at: datetime) -> TopologyResult:
-    with session_scope(database_url) as session:
-        records = inventory_as_of(session, location_key, at)
-        changes = [
-            {
-                "resource_type": c.resource_type,
-                "resource_id": c.resource_id,
-                "change_type": c.change_type,
-                "changed_fields": c.changed_fields,
-            }
-            for c in session.scalars(
-                sa.select(s.ConfigChange).where(
-                    s.ConfigChange.location_key == location_key, s.ConfigChange.change_time == at
-                )
+def refresh_topology(session: Session, location_key: str, at: datetime) -> TopologyResult:
+    records = inventory_as_of(session, location_key, at)
+    changes = [
+        {
+            "resource_type": c.resource_type,
+            "resource_id": c.resource_id,
+            "change_type": c.change_type,
+            "changed_fields": c.changed_fields,
+        }
+        for c in session.scalars(
+            sa.select(s.ConfigChange).where(
+                s.ConfigChange.location_key == location_key, s.ConfigChange.change_time == at
             )
-        ]
-        nodes, edges = _canonical(*build_topology(records))
-        previous = _canonical(*_latest(session, location_key))
-        new_version = _digest(nodes, edges) != _digest(*previous)
-        if new_version and nodes:
-            session.execute(
-                sa.insert(s.TopologyNode),
-                [{"location_key": location_key, "as_of": at, **n} for n in nodes],
-            )
-        if new_version and edges:
-            session.execute(
-                sa.insert(s.TopologyEdge),
-                [{"location_key": location_key, "as_of": at, **e} for e in edges],
-            )
-        changed = changed_node_ids(changes, records)
+        )
+    ]
+    nodes, edges = _canonical(*build_topology(records))
+    previous = _canonical(*_latest(session, location_key))
+    new_version = _digest(nodes, edges) != _digest(*previous)
+    if new_version and nodes:
+        session.execute(
+            sa.insert(s.TopologyNode),
+            [{"location_key": location_key, "as_of": at, **n} for n in nodes],
+        )
+    if new_version and edges:
+        session.execute(
+            sa.insert(s.TopologyEdge),
+            [{"location_key": location_key, "as_of": at, **e} for e in edges],
+        )
+    changed = changed_node_ids(changes, records)
     svg = render_svg(
         nodes, edges, changed=changed, title=f"{location_key} as of {at:%Y-%m-%d %H:%M} UTC"
     )
     return TopologyResult(location_key, at, nodes, edges, changed, svg, new_version)
 
 
-def refresh_latest_topologies(
-    database_url: str, location_keys: list[str], at: datetime, folder: Path
-) -> list[TopologyResult]:
-    """For each location with a snapshot at or before `at`: refresh its topology as of its latest
+def refresh_latest_topology(
+    session: Session, location_key: str, at: datetime, folder: Path
+) -> TopologyResult | None:
+    """If the location has a snapshot at or before `at`: refresh its topology as of its latest
     snapshot and write its picture to `folder/<location>.svg` (rewritten at every tick; pictures
-    stay out of Dagster metadata). Locations without a snapshot yet are left out."""
+    stay out of Dagster metadata). None for a location without a snapshot yet."""
+    latest = session.scalar(
+        sa.select(sa.func.max(s.InventorySnapshot.snapshot_time)).where(
+            s.InventorySnapshot.location_key == location_key,
+            s.InventorySnapshot.snapshot_time <= at,
+        )
+    )
+    if latest is None:
+        return None
+    result = refresh_topology(session, location_key, latest)
     folder.mkdir(parents=True, exist_ok=True)
-    results = []
-    for key in location_keys:
-        with session_scope(database_url) as session:
-            latest = session.scalar(
-                sa.select(sa.func.max(s.InventorySnapshot.snapshot_time)).where(
-                    s.InventorySnapshot.location_key == key, s.InventorySnapshot.snapshot_time <= at
-                )
-            )
-        if latest is None:
-            continue
-        result = refresh_topology(database_url, key, latest)
-        (folder / f"{key}.svg").write_text(result.svg)
-        results.append(result)
-    return results
+    (folder / f"{location_key}.svg").write_text(result.svg)
+    return result
