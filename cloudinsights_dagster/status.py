@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cloudinsights_dagster import aws
-from cloudinsights_dagster.flowlogs.fields import missing_mandatory, parse_log_format, recreate_hint
 from cloudinsights_dagster.flowlogs.ledger import expired_leases
 from cloudinsights_dagster.inventory.store import latest_snapshot
 from cloudinsights_dagster.registry import IntegrationInfo, Location, Registry
@@ -279,6 +278,13 @@ def flow_log_config_warnings(
         if flowlogs
         else set()
     )
+    # The field catalogue holds Arrow types: imported here, not when the code location loads.
+    from cloudinsights_dagster.flowlogs.fields import (
+        missing_mandatory,
+        parse_log_format,
+        recreate_hint,
+    )
+
     warnings = []
     for location_key, data in sorted(rows, key=lambda r: r[1].get("flow_log_id") or ""):
         flow_log_id = data.get("flow_log_id")

@@ -2,6 +2,7 @@
 any past day (all locations, or some accounts or locations through run config)."""
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field
@@ -10,13 +11,16 @@ from cloudinsights_dagster import partitions, tags
 from cloudinsights_dagster.assets.common import OWNERS
 from cloudinsights_dagster.assets.inventory import inventory_snapshot
 from cloudinsights_dagster.flowlogs.ledger import Scope
-from cloudinsights_dagster.flowlogs.process import DrainReport, S3Clients, drain_day
-from cloudinsights_dagster.flowlogs.quality import MANDATORY_COLUMNS
-from cloudinsights_dagster.flowlogs.reconcile import reconcile_day
 from cloudinsights_dagster.integration_logs import LogEntry, add_logs
 from cloudinsights_dagster.resources import WarehouseResource
 from cloudinsights_dagster.settings import load_settings
 from cloudinsights_dagster.warehouse.schema import utcnow
+
+if TYPE_CHECKING:
+    from cloudinsights_dagster.flowlogs.process import DrainReport
+
+# The pipeline (pyarrow, numpy, the parser) is imported by the runs that use it, not when the
+# code location loads: an inventory run, a sensor tick or the UI's code server never pay for it.
 
 QUALITY_CHECK = "mandatory_fields_and_domains"
 COMPLETENESS_CHECK = "notified_objects_complete"
@@ -86,6 +90,9 @@ class FlowLogRunConfig(dg.Config):
 def flowlog_records(
     context: dg.AssetExecutionContext, config: FlowLogRunConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
+    from cloudinsights_dagster.flowlogs.process import S3Clients, drain_day
+    from cloudinsights_dagster.flowlogs.reconcile import reconcile_day
+
     day = context.partition_key
     registry = warehouse.registry()
     scope = Scope(tuple(config.locations), tuple(config.accounts))
@@ -153,7 +160,7 @@ def flowlog_records(
     return dg.MaterializeResult(metadata=metadata, check_results=[quality])
 
 
-def _quality(report: DrainReport) -> dg.AssetCheckResult:
+def _quality(report: "DrainReport") -> dg.AssetCheckResult:
     if not report.outputs:
         return dg.AssetCheckResult(
             check_name=QUALITY_CHECK, passed=True, metadata={"records": 0, "note": "nothing loaded"}
@@ -192,7 +199,7 @@ def great_expectations_suite(
     import pyarrow.dataset as pads
 
     from cloudinsights_dagster.flowlogs.ledger import sample_outputs
-    from cloudinsights_dagster.flowlogs.quality import validate_records
+    from cloudinsights_dagster.flowlogs.quality import MANDATORY_COLUMNS, validate_records
 
     day = context.partition_key
     with warehouse.session() as session:
@@ -228,6 +235,8 @@ def great_expectations_suite(
 def notified_objects_complete(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
+    from cloudinsights_dagster.flowlogs.reconcile import reconcile_day
+
     day = context.partition_key
     report = reconcile_day(warehouse.registry(), day, utcnow())
     for error in report.errors:

@@ -9,9 +9,10 @@ from cloudinsights_dagster.assets.inventory import config_changes
 from cloudinsights_dagster.resources import WarehouseResource
 from cloudinsights_dagster.run_time import run_time
 from cloudinsights_dagster.settings import load_settings
-from cloudinsights_dagster.views.refresh import refresh_run_views
-from cloudinsights_dagster.views.topology.store import refresh_latest_topology
 from cloudinsights_dagster.warehouse.schema import utcnow
+
+# The views (pyarrow, numpy) are imported by the runs that refresh them, not when the code
+# location loads (see assets/flowlogs.py).
 
 
 @dg.asset(
@@ -37,6 +38,8 @@ from cloudinsights_dagster.warehouse.schema import utcnow
 def traffic_views(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
+    from cloudinsights_dagster.views.refresh import refresh_run_views
+
     reports = refresh_run_views(
         warehouse.url, context.run.run_id, utcnow(), views_base=load_settings().flowlogs_output
     )
@@ -94,6 +97,8 @@ def traffic_views(
     ),
 )
 def topology(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    from cloudinsights_dagster.views.topology.store import refresh_latest_topology
+
     at = run_time(context.run.tags)
     folder = load_settings().home / "topology"
     results = []

@@ -218,3 +218,18 @@ def test_flowlog_start_date_is_configurable_and_checked(monkeypatch):
     monkeypatch.setenv(settings.FLOWLOG_START_ENV, "yesterday")
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         settings.flowlog_start_date()
+
+
+def test_loading_the_code_location_imports_no_dataframe_library():
+    """Every run process, sensor tick and code server loads the code location: the pipeline's
+    pyarrow/numpy (and pandas, which pyarrow pulls in) are imported by the runs that use them."""
+    probe = (
+        "import sys\n"
+        "from cloudinsights_dagster.definitions import defs\n"
+        "print(sorted(m for m in ('pyarrow', 'numpy', 'pandas', 'great_expectations') "
+        "if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip().splitlines()[-1] == "[]"
