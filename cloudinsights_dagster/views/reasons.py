@@ -38,7 +38,8 @@ that makes reasons additive), `rule_evaluation` (the vectorized rule match), `re
 2. :func:`_peer_groups`: the security groups of each group's peer ENI (for group references);
 3. :func:`_combinations`: the distinct combinations of what a reason depends on;
 4. :func:`_explain_combinations`: their verdicts, reasons and deciding rules, and for those no
-   rule allows, the rule that allowed them before and the change that took it away.
+   rule allows, the rule that allowed them before and the change that took it away;
+5. `reasons_table.reasons_table`: the output rows, each group with its combination's outcome.
 """
 
 from __future__ import annotations
@@ -208,6 +209,7 @@ class _Segments:
 
 
 def _segments(g: RejectGroups, history: InventoryHistory, sets: _RuleSets) -> _Segments:
+    """The groups' segments, ENI by ENI (the segments' rule sets interned into `sets`)."""
     out = _Segments(np.zeros(len(g.first), np.int64), np.zeros(len(g.first), bool), {}, {}, {}, {})
     for code, idx in _runs(g.eni):
         eni_id = g.eni_values[code] if code >= 0 else None
@@ -243,6 +245,7 @@ class _PeerGroups:
 
 
 def _peer_groups(g: RejectGroups, history: InventoryHistory) -> _PeerGroups:
+    """The groups' peer security groups, peer ENI by peer ENI."""
     codes_of_sets: dict[frozenset[str], int] = {}
     of_group = np.full(len(g.first), -1, np.int64)
     straddles = np.zeros(len(g.first), bool)
@@ -290,6 +293,7 @@ class _Combinations:
 
 
 def _combinations(g: RejectGroups, segments: _Segments, peers: _PeerGroups) -> _Combinations:
+    """The groups' distinct combinations, with their rule sets and probes to evaluate."""
     first, of_group = unique_rows(
         [
             g.eni,
@@ -328,6 +332,7 @@ def _combinations(g: RejectGroups, segments: _Segments, peers: _PeerGroups) -> _
 
 
 def _explain_combinations(c: _Combinations, sets: _RuleSets, segments: _Segments) -> Outcomes:
+    """Every combination's reason, deciding rule, removed rule and change, or why unknown."""
     out = Outcomes.unknown(len(c))
     known = c.rule_set >= 0
     if known.any() and sets.sets:
