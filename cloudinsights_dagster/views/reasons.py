@@ -31,17 +31,25 @@ the segments that have the same versions, and only distinct (ENI, segment, direc
 port, peer) combinations are evaluated, against compiled rule tables (rule_evaluation.py).
 
 The parts: `reason_history` (the inventory's versions by time), `reject_groups` (the grouping
-that makes reasons additive); this module explains the groups and orders the output.
+that makes reasons additive), `rule_evaluation` (the vectorized rule match), `reasons_table`
+(the output's schema, rows and order); this module explains the groups, in steps:
+
+1. :func:`_segments`: the inventory segment of each group, and the state and rule set of each;
+2. :func:`_peer_groups`: the security groups of each group's peer ENI (for group references);
+3. :func:`_combinations`: the distinct combinations of what a reason depends on;
+4. :func:`_explain_combinations`: their verdicts, reasons and deciding rules, and for those no
+   rule allows, the rule that allowed them before and the change that took it away;
+5. `reasons_table.reasons_table`: the output rows, each group with its combination's outcome.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .reason_history import (
     InventoryHistory,
@@ -50,22 +58,36 @@ from .reason_history import (
     history_from_session,
     state_at,
 )
+from .reasons_table import (
+    ALLOWED,
+    NACL_DENY,
+    NO_RULE_ALLOWS,
+    REASONS,
+    REASONS_SCHEMA,
+    UNKNOWN,
+    Outcomes,
+    empty_reasons,
+    reasons_table,
+    sort_reasons,
+)
 from .reject_groups import (
     REJECT_GROUPS_SCHEMA,
     RejectGroups,
     group_records,
     groups_from_table,
-    last_is_null,
     merge_reject_groups,
     reject_groups,
 )
-from .rule_evaluation import Probes, compile_rule_sets, evaluate, parse_addresses
-from .rules import DEFAULT_DENY, RuleSet, network_acl_entries, security_group_rules
-from .vectorized import (
-    TIMESTAMP,
-    exact_sums,
-    unique_rows,
+from .rule_evaluation import Compiled, Probes, Verdict, compile_rule_sets, evaluate, parse_addresses
+from .rules import (
+    DEFAULT_DENY,
+    AclEntry,
+    RuleSet,
+    SgRule,
+    network_acl_entries,
+    security_group_rules,
 )
+from .vectorized import unique_rows
 
 __all__ = [
     "REASONS",
@@ -81,93 +103,6 @@ __all__ = [
     "reject_groups",
     "sort_reasons",
 ]
-
-REASONS = ("no_rule_allows", "nacl_deny", "allowed", "unknown")
-REASON_KEYS: tuple[str, ...] = (
-    "window_start",
-    "interface_id",
-    "direction",
-    "peer_address",
-    "peer_interface_id",
-    "dstport",
-    "protocol",
-    "reason",
-    "rule_id",
-    "previous_rule_id",
-    "change_resource_type",
-    "change_resource_id",
-    "change_time",
-    "detail",
-)
-REASONS_SCHEMA = pa.schema(
-    [
-        pa.field("window_start", TIMESTAMP, nullable=False),
-        pa.field("interface_id", pa.string()),
-        pa.field("direction", pa.string()),
-        pa.field("peer_address", pa.string()),
-        pa.field("peer_interface_id", pa.string()),
-        pa.field("dstport", pa.int32()),
-        pa.field("protocol", pa.int32()),
-        pa.field("reason", pa.string(), nullable=False),
-        pa.field("rule_id", pa.string()),
-        pa.field("previous_rule_id", pa.string()),
-        pa.field("change_resource_type", pa.string()),
-        pa.field("change_resource_id", pa.string()),
-        pa.field("change_time", TIMESTAMP),
-        pa.field("detail", pa.string()),
-        pa.field("flows", pa.int64(), nullable=False),
-        pa.field("packets", pa.int64(), nullable=False),
-        pa.field("bytes", pa.int64(), nullable=False),
-    ]
-)
-_INF = np.iinfo(np.int64).max
-
-
-def empty_reasons() -> pa.Table:
-    return REASONS_SCHEMA.empty_table()
-
-
-class _RuleSets:
-    """Interned rule sets: one per distinct (group versions, ACL version)."""
-
-    def __init__(self, history: InventoryHistory):
-        self.history = history
-        self.ids: dict[tuple, int] = {}
-        self.sets: list[RuleSet] = []
-        self._rules: dict[tuple[str, str, int], tuple] = {}
-
-    def group_rules(self, v: Version) -> tuple:
-        """The rules of one security-group version (parsed once)."""
-        key = (v.resource_type, v.resource_id, v.valid_from)
-        if key not in self._rules:
-            self._rules[key] = tuple(security_group_rules(v.data))
-        return self._rules[key]
-
-    def acl_entries(self, v: Version) -> tuple:
-        key = (v.resource_type, v.resource_id, v.valid_from)
-        if key not in self._rules:
-            self._rules[key] = tuple(network_acl_entries(v.data))
-        return self._rules[key]
-
-    def id_of(self, state: InventoryState) -> int:
-        if state.key is None:
-            return -1
-        found = self.ids.get(state.key)
-        if found is not None:
-            return found
-        rules = tuple(r for v in state.group_versions.values() for r in self.group_rules(v))
-        acl_key = state.key[1]
-        acl = None
-        if acl_key is not None:
-            version = next(
-                v
-                for v in self.history.versions("network_acl", acl_key[0])
-                if v.valid_from == acl_key[1]
-            )
-            acl = self.acl_entries(version)
-        self.ids[state.key] = len(self.sets)
-        self.sets.append(RuleSet(rules, acl, None if acl_key is None else acl_key[0]))
-        return self.ids[state.key]
 
 
 def explain_rejects(
@@ -193,30 +128,97 @@ def explain_groups(groups: pa.Table, history: InventoryHistory) -> tuple[pa.Tabl
 
 
 def _explain(g: RejectGroups, history: InventoryHistory) -> tuple[pa.Table, set[int]]:
-    t, direction, proto, dstport = g.first, g.direction, g.proto, g.dstport
-    eni_codes, addr_codes, peer_codes = g.eni, g.addr, g.peer
-    eni_list, peer_list = g.eni_values, g.peer_values
-    straddles = np.zeros(len(t), bool)
-
-    # Segment of each group in its ENI's version history, and the rule set of each segment.
+    """The groups' REASONS_SCHEMA rows, and the windows of the groups that straddle a change."""
     sets = _RuleSets(history)
-    segment = np.zeros(len(t), np.int64)
-    seg_rule_set: dict[tuple[int, int], int] = {}
-    seg_detail: dict[tuple[int, int], str] = {}
-    seg_states: dict[tuple[int, int], InventoryState] = {}
-    points_of: dict[int, list[int]] = {}
-    order = np.argsort(eni_codes, kind="stable")
-    bounds = np.flatnonzero(np.r_[True, eni_codes[order][1:] != eni_codes[order][:-1], True])
+    segments = _segments(g, history, sets)
+    peers = _peer_groups(g, history)
+    combinations = _combinations(g, segments, peers)
+    outcomes = _explain_combinations(combinations, sets, segments)
+    table = reasons_table(g, combinations.first, combinations.of_group, outcomes)
+    straddles = segments.straddles | peers.straddles
+    return table, {int(w) for w in np.unique(g.window[straddles])}
+
+
+class _RuleSets:
+    """Interned rule sets: one per distinct (group versions, ACL version)."""
+
+    def __init__(self, history: InventoryHistory):
+        self.history = history
+        self.ids: dict[tuple, int] = {}
+        self.sets: list[RuleSet] = []
+        self._group_rules: dict[tuple[str, str, int], tuple[SgRule, ...]] = {}
+        self._acl_entries: dict[tuple[str, str, int], tuple[AclEntry, ...]] = {}
+
+    def group_rules(self, v: Version) -> tuple[SgRule, ...]:
+        """The rules of one security-group version (parsed once)."""
+        key = (v.resource_type, v.resource_id, v.valid_from)
+        if key not in self._group_rules:
+            self._group_rules[key] = tuple(security_group_rules(v.data))
+        return self._group_rules[key]
+
+    def acl_entries(self, v: Version) -> tuple[AclEntry, ...]:
+        key = (v.resource_type, v.resource_id, v.valid_from)
+        if key not in self._acl_entries:
+            self._acl_entries[key] = tuple(network_acl_entries(v.data))
+        return self._acl_entries[key]
+
+    def id_of(self, state: InventoryState) -> int:
+        """The id of the state's rule set (an index into `sets`), -1 if it has none."""
+        if state.key is None:
+            return -1
+        found = self.ids.get(state.key)
+        if found is not None:
+            return found
+        rules = tuple(r for v in state.group_versions.values() for r in self.group_rules(v))
+        acl_key = state.key[1]
+        acl = None
+        if acl_key is not None:
+            version = next(
+                v
+                for v in self.history.versions("network_acl", acl_key[0])
+                if v.valid_from == acl_key[1]
+            )
+            acl = self.acl_entries(version)
+        self.ids[state.key] = len(self.sets)
+        self.sets.append(RuleSet(rules, acl, None if acl_key is None else acl_key[0]))
+        return self.ids[state.key]
+
+
+def _runs(codes: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(code, the positions holding it) for each distinct code, in code order."""
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1], True])
     for b0, b1 in zip(bounds[:-1], bounds[1:], strict=True):
         idx = order[b0:b1]
-        code = int(eni_codes[idx[0]])
-        eni_id = eni_list[code] if code >= 0 else None
+        yield int(codes[idx[0]]), idx
+
+
+@dataclass
+class _Segments:
+    """The inventory segment of each group: the interval, between two change points of its ENI
+    (new versions of the ENI, its groups or its VPC's ACLs), that holds the group's first record
+    (segment 0: before the first point; segment s from points[s - 1]). Per (ENI code, segment):
+    the inventory's state then, its rule set (-1: none) and why there is none."""
+
+    of_group: np.ndarray
+    straddles: np.ndarray  # a change point falls between the group's first and last record
+    change_points: dict[int, list[int]]  # ENI code -> its change points
+    states: dict[tuple[int, int], InventoryState]
+    rule_set: dict[tuple[int, int], int]
+    detail: dict[tuple[int, int], str]
+
+
+def _segments(g: RejectGroups, history: InventoryHistory, sets: _RuleSets) -> _Segments:
+    """The groups' segments, ENI by ENI (the segments' rule sets interned into `sets`)."""
+    out = _Segments(np.zeros(len(g.first), np.int64), np.zeros(len(g.first), bool), {}, {}, {}, {})
+    for code, idx in _runs(g.eni):
+        eni_id = g.eni_values[code] if code >= 0 else None
         points = history.change_points(eni_id) if eni_id else []
-        points_of[code] = points
+        out.change_points[code] = points
         point_array = np.asarray(points, np.int64)
-        seg = np.searchsorted(point_array, t[idx], side="right")
-        segment[idx] = seg
-        straddles[idx] |= np.searchsorted(point_array, g.last[idx], side="right") != seg
+        segment = np.searchsorted(point_array, g.first[idx], side="right")
+        out.of_group[idx] = segment
+        out.straddles[idx] = np.searchsorted(point_array, g.last[idx], side="right") != segment
         for s in range(len(points) + 1):
             state = (
                 state_at(history, eni_id, points[s - 1])
@@ -225,360 +227,251 @@ def _explain(g: RejectGroups, history: InventoryHistory) -> tuple[pa.Table, set[
                     None, f"no inventory of {eni_id or 'the ENI'} at that time", {}, None
                 )
             )
-            seg_states[(code, s)] = state
-            seg_rule_set[(code, s)] = sets.id_of(state)
+            out.states[(code, s)] = state
+            out.rule_set[(code, s)] = sets.id_of(state)
             if state.detail:
-                seg_detail[(code, s)] = state.detail
+                out.detail[(code, s)] = state.detail
+    return out
 
-    # Security groups of the peer ENI at the group's time (for group-referencing rules).
-    group_sets: dict[frozenset[str], int] = {}
-    peer_groups = np.full(len(t), -1, np.int64)
-    if (peer_codes >= 0).any():
-        order = np.argsort(peer_codes, kind="stable")
-        pb = np.flatnonzero(np.r_[True, peer_codes[order][1:] != peer_codes[order][:-1], True])
-        for b0, b1 in zip(pb[:-1], pb[1:], strict=True):
-            idx = order[b0:b1]
-            code = int(peer_codes[idx[0]])
+
+@dataclass
+class _PeerGroups:
+    """The security groups of each group's peer ENI at the group's first record, as a code into
+    `sets` (-1: no peer ENI, or no inventory of it), for the rules that reference a group."""
+
+    of_group: np.ndarray
+    sets: list[frozenset[str]]
+    straddles: np.ndarray  # the peer ENI got a new version between the first and last record
+
+
+def _peer_groups(g: RejectGroups, history: InventoryHistory) -> _PeerGroups:
+    """The groups' peer security groups, peer ENI by peer ENI."""
+    codes_of_sets: dict[frozenset[str], int] = {}
+    of_group = np.full(len(g.first), -1, np.int64)
+    straddles = np.zeros(len(g.first), bool)
+    if (g.peer >= 0).any():
+        for code, idx in _runs(g.peer):
             if code < 0:
                 continue
-            versions = history.versions("network_interface", peer_list[code])
+            versions = history.versions("network_interface", g.peer_values[code])
             if not versions:
                 continue
             starts = np.asarray([v.valid_from for v in versions], np.int64)
-            pick = np.maximum(np.searchsorted(starts, t[idx], side="right") - 1, 0)
-            straddles[idx] |= (
+            pick = np.maximum(np.searchsorted(starts, g.first[idx], side="right") - 1, 0)
+            straddles[idx] = (
                 np.maximum(np.searchsorted(starts, g.last[idx], side="right") - 1, 0) != pick
             )
             codes = np.array(
                 [
-                    group_sets.setdefault(
-                        frozenset(v.data.get("security_group_ids") or ()), len(group_sets)
+                    codes_of_sets.setdefault(
+                        frozenset(v.data.get("security_group_ids") or ()), len(codes_of_sets)
                     )
                     for v in versions
                 ],
                 np.int64,
             )
-            peer_groups[idx] = codes[pick]
+            of_group[idx] = codes[pick]
+    return _PeerGroups(of_group, list(codes_of_sets), straddles)
 
-    # Distinct combinations, evaluated once each.
-    resp_port = g.resp_port
-    first, combo = unique_rows(
+
+@dataclass
+class _Combinations:
+    """The distinct (ENI, segment, direction, protocol, port, peer address, peer's groups,
+    response port, response) of the groups: all a reason depends on, so each is evaluated once."""
+
+    first: np.ndarray  # a group of each combination
+    of_group: np.ndarray  # the combination of each group
+    eni: np.ndarray
+    segment: np.ndarray
+    rule_set: np.ndarray  # -1: unknown
+    probes: Probes
+    response: np.ndarray
+    response_port: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+
+def _combinations(g: RejectGroups, segments: _Segments, peers: _PeerGroups) -> _Combinations:
+    """The groups' distinct combinations, with their rule sets and probes to evaluate."""
+    first, of_group = unique_rows(
         [
-            eni_codes,
-            segment,
-            direction,
-            proto,
-            dstport,
-            addr_codes,
-            peer_groups,
-            resp_port,
+            g.eni,
+            segments.of_group,
+            g.direction,
+            g.proto,
+            g.dstport,
+            g.addr,
+            peers.of_group,
+            g.resp_port,
             g.response.astype(np.int64),
         ]
     )
-    c_eni, c_seg = eni_codes[first], segment[first]
-    c_rs = np.array(
-        [seg_rule_set[k] for k in zip(c_eni.tolist(), c_seg.tolist(), strict=True)], np.int64
+    eni, segment = g.eni[first], segments.of_group[first]
+    rule_set = np.array(
+        [segments.rule_set[k] for k in zip(eni.tolist(), segment.tolist(), strict=True)],
+        np.int64,
     )
-    c_addr = addr_codes[first]
     fam, hi, lo = parse_addresses(g.addr_values)
-    c_addr_index = np.where(c_addr >= 0, c_addr, len(g.addr_values))
+    addr = g.addr[first]
+    addr_index = np.where(addr >= 0, addr, len(g.addr_values))  # the (0, 0, 0) entry: no address
     probes = Probes(
-        np.maximum(c_rs, 0),
-        direction[first],
-        proto[first],
-        dstport[first],
-        fam[c_addr_index],
-        hi[c_addr_index],
-        lo[c_addr_index],
-        peer_groups[first],
-        list(group_sets),
+        np.maximum(rule_set, 0),
+        g.direction[first],
+        g.proto[first],
+        g.dstport[first],
+        fam[addr_index],
+        hi[addr_index],
+        lo[addr_index],
+        peers.of_group[first],
+        peers.sets,
     )
-    response = g.response
-    n = len(first)
-    reason = np.full(n, 3, np.int8)  # unknown
-    # The outcome's strings as codes into one interned list (-1: none), so that no per-combination
-    # Python list is built.
-    strings = _Interned()
-    rule_id = np.full(n, -1, np.int64)
-    detail = np.full(n, -1, np.int64)
-    prev_rule = np.full(n, -1, np.int64)
-    change_type = np.full(n, -1, np.int64)
-    change_id = np.full(n, -1, np.int64)
-    change_t = np.full(n, -1, np.int64)
-    known = c_rs >= 0
-    compiled = None
+    return _Combinations(
+        first, of_group, eni, segment, rule_set, probes, g.response[first], g.resp_port[first]
+    )
+
+
+def _explain_combinations(c: _Combinations, sets: _RuleSets, segments: _Segments) -> Outcomes:
+    """Every combination's reason, deciding rule, removed rule and change, or why unknown."""
+    out = Outcomes.unknown(len(c))
+    known = c.rule_set >= 0
     if known.any() and sets.sets:
         compiled = compile_rule_sets(sets.sets)
-        verdict = evaluate(compiled, probes, response[first], resp_port[first])
-        sg_ok = (verdict.sg_row >= 0) | verdict.as_response
-        acl_ok = verdict.acl_allows
-        c_egress = direction[first] == 1
-        acl_first = ~c_egress & ~acl_ok  # ingress: the ACL is met first
-        reason = np.where(
-            ~known,
-            3,
-            np.where(acl_first, 1, np.where(~sg_ok, 0, np.where(~acl_ok, 1, 2))),
-        ).astype(np.int8)
-        by_entry = known & (reason == 1) & (verdict.acl_row >= 0)
-        rule_id[by_entry] = strings.labels(compiled.acl.labels, verdict.acl_row[by_entry])
-        by_default = known & (reason == 1) & (verdict.acl_row < 0)
-        if by_default.any():  # the default deny of the rule set's ACL, in its direction
-            slot = c_rs[by_default] * 2 + c_egress[by_default]
-            distinct, back = np.unique(slot, return_inverse=True)
-            names = [
-                strings.code(
-                    f"{sets.sets[k // 2].acl_id}:{'egress' if k % 2 else 'ingress'}/{DEFAULT_DENY}"
-                )
-                for k in distinct.tolist()
-            ]
-            rule_id[by_default] = np.asarray(names, np.int64)[back.reshape(-1)]
-        by_rule = known & (reason == 2) & (verdict.sg_row >= 0)
-        rule_id[by_rule] = strings.labels(compiled.sg.labels, verdict.sg_row[by_rule])
-        detail[known & (reason == 2) & (verdict.sg_row < 0)] = strings.code(
-            "allowed as the response of an allowed request"
+        verdict = evaluate(compiled, c.probes, c.response, c.response_port)
+        out.reason = _reasons(verdict, c.probes.direction == 1, known)
+        _name_deciding_rules(out, verdict, compiled, c, sets, known)
+        _find_removed_rules(
+            np.flatnonzero(out.reason == NO_RULE_ALLOWS), c, compiled, sets, segments, out
         )
-        _history(
-            np.flatnonzero(reason == 0),
-            probes,
-            c_eni,
-            c_seg,
-            points_of,
-            seg_rule_set,
-            seg_states,
-            compiled,
-            sets,
-            response[first],
-            resp_port[first],
-            strings,
-            (prev_rule, change_type, change_id, change_t),
-        )
-    unknown = np.flatnonzero(~known)
-    if len(unknown):
-        pairs = c_eni[unknown] * (int(c_seg.max()) + 1) + c_seg[unknown]
-        _, first_of, back = np.unique(pairs, return_index=True, return_inverse=True)
-        texts = [
-            strings.code(seg_detail.get((int(c_eni[unknown[i]]), int(c_seg[unknown[i]]))))
-            for i in first_of.tolist()
-        ]
-        detail[unknown] = np.asarray(texts, np.int64)[back.reshape(-1)]
-
-    # The output key of each combination: what it shows (the combination key minus the segment,
-    # the peer's groups and the response port), then the groups summed per (window, key).
-    _, outcome = unique_rows(
-        [reason.astype(np.int64), rule_id, prev_rule, change_type, change_id, change_t, detail]
-    )
-    out_first, out_of_combo = unique_rows(
-        [
-            eni_codes[first],
-            direction[first],
-            addr_codes[first],
-            peer_codes[first],
-            dstport[first],
-            proto[first],
-            outcome,
-        ]
-    )
-    n_out = max(len(out_first), 1)
-    w_codes, w_index = np.unique(g.window, return_inverse=True)
-    key = w_index.reshape(-1).astype(np.int64) * n_out + out_of_combo[combo]
-    groups, inverse = np.unique(key, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    g_out = groups % n_out
-    g_window = w_codes[groups // n_out]
-    g_first = first[out_first[g_out]]  # a group of the output row
-    g_combo = out_first[g_out]  # a combination of the output row
-
-    texts = pa.array(strings.values + [None], pa.string())
-
-    def per_group(codes: np.ndarray) -> pa.Array:
-        return texts.take(pa.array(last_is_null(codes[g_combo], len(strings.values))))
-
-    times = change_t[g_combo]
-
-    eni_str = pa.array(eni_list + [None], pa.string())
-    peer_str = pa.array(peer_list + [None], pa.string())
-    addr_str = pa.array(g.addr_values + [None], pa.string())
-    ports = dstport[g_first]
-    table = pa.table(
-        {
-            "window_start": pa.array(g_window, pa.int64()).cast(TIMESTAMP),
-            "interface_id": eni_str.take(pa.array(last_is_null(eni_codes[g_first], len(eni_list)))),
-            "direction": pa.array(np.where(direction[g_first] == 1, "egress", "ingress")),
-            "peer_address": addr_str.take(
-                pa.array(last_is_null(addr_codes[g_first], len(addr_str) - 1))
-            ),
-            "peer_interface_id": peer_str.take(
-                pa.array(last_is_null(peer_codes[g_first], len(peer_list)))
-            ),
-            "dstport": pa.array(ports, pa.int32(), mask=ports < 0),
-            "protocol": pa.array(proto[g_first], pa.int32(), mask=proto[g_first] < -1),
-            "reason": pa.array(np.array(REASONS, object)[reason[g_combo]], pa.string()),
-            "rule_id": per_group(rule_id),
-            "previous_rule_id": per_group(prev_rule),
-            "change_resource_type": per_group(change_type),
-            "change_resource_id": per_group(change_id),
-            "change_time": pa.array(times, pa.int64(), mask=times < 0).cast(TIMESTAMP),
-            "detail": per_group(detail),
-            "flows": exact_sums(inverse, g.flows, len(groups)),
-            "packets": exact_sums(inverse, g.packets, len(groups)),
-            "bytes": exact_sums(inverse, g.bytes, len(groups)),
-        }
-    )
-    straddled = {int(w) for w in np.unique(g.window[straddles])}
-    # The order of sort_reasons, on the integer codes at hand (the value codes are ranked:
-    # their order is the strings'; nulls last).
-    text_rank = np.argsort(np.argsort(np.array(strings.values + [""], object)[:-1], kind="stable"))
-    text_rank = np.append(text_rank, len(text_rank)).astype(np.int64)
-
-    def last(codes: np.ndarray, size: int) -> np.ndarray:
-        return np.where(codes < 0, size, codes)
-
-    def text(codes: np.ndarray) -> np.ndarray:
-        return text_rank[last(codes[g_combo], len(strings.values))]
-
-    by_name = np.array([2, 1, 0, 3], np.int64)  # REASONS in alphabetical order
-    keys = [
-        g_window,
-        -np.asarray(table["flows"], np.int64),
-        -np.asarray(table["bytes"], np.int64),
-        last(eni_codes[g_first], len(eni_list)),
-        last(addr_codes[g_first], len(g.addr_values)),
-        last(ports, 1 << 20),
-        by_name[reason[g_combo]],
-        1 - direction[g_first],  # egress before ingress
-        last(peer_codes[g_first], len(peer_list)),
-        np.where(proto[g_first] < -1, 1 << 20, proto[g_first]),
-        text(rule_id),
-        text(prev_rule),
-        text(change_type),
-        text(change_id),
-        np.where(times < 0, np.iinfo(np.int64).max // 4, times),
-        text(detail),
-    ]
-    return table.take(pa.array(_order(keys))).cast(REASONS_SCHEMA), straddled
+    _explain_unknown(np.flatnonzero(~known), c, segments, out)
+    return out
 
 
-_SORT_KEYS = (
-    ("window_start", "ascending"),
-    ("flows", "descending"),
-    ("bytes", "descending"),
-    ("interface_id", "ascending"),
-    ("peer_address", "ascending"),
-    ("dstport", "ascending"),
-    ("reason", "ascending"),
-    # The rest of the key, so that the order does not depend on the order of the input.
-    *((k, "ascending") for k in REASON_KEYS[1:] if k not in ("interface_id", "peer_address",
-                                                              "dstport", "reason")),
-)  # fmt: skip
+def _reasons(verdict: Verdict, egress: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """The reason code of each combination, in the order the packet meets the rules."""
+    sg_ok = (verdict.sg_row >= 0) | verdict.as_response
+    acl_ok = verdict.acl_allows
+    acl_first = ~egress & ~acl_ok  # ingress: the ACL is met first
+    return np.where(
+        ~known,
+        UNKNOWN,
+        np.where(
+            acl_first,
+            NACL_DENY,
+            np.where(~sg_ok, NO_RULE_ALLOWS, np.where(~acl_ok, NACL_DENY, ALLOWED)),
+        ),
+    ).astype(np.int8)
 
 
-def sort_reasons(table: pa.Table) -> pa.Table:
-    """REASONS_SCHEMA rows in the view's order: by window, then most flows first (a total
-    order: rows are distinct on their keys, so the order does not depend on the input's)."""
-    return table.take(pc.sort_indices(table, sort_keys=list(_SORT_KEYS))).cast(REASONS_SCHEMA)
-
-
-def _order(keys: list[np.ndarray]) -> np.ndarray:
-    """The stable order of rows by integer keys (most significant first), keys packed into as
-    few int64 as their ranges allow, so that the sort takes one or two passes, not sixteen."""
-    packed: list[np.ndarray] = []
-    current, radix = None, 1
-    for key in reversed(keys):  # least significant first
-        low = int(key.min())
-        span = int(key.max()) - low + 1
-        if current is not None and radix * span < 2**62:
-            current = current + (key - low) * radix
-            radix *= span
-        else:
-            if current is not None:
-                packed.append(current)
-            current, radix = key - low, span
-    if current is not None:
-        packed.append(current)
-    return np.lexsort(packed)  # lexsort: last key most significant
-
-
-class _Interned:
-    """Strings interned as int codes (None: -1)."""
-
-    def __init__(self) -> None:
-        self.values: list[str] = []
-        self._codes: dict[str, int] = {}
-
-    def code(self, text: str | None) -> int:
-        if text is None:
-            return -1
-        found = self._codes.get(text)
-        if found is None:
-            found = self._codes[text] = len(self.values)
-            self.values.append(text)
-        return found
-
-    def labels(self, labels: Sequence, rows: np.ndarray) -> np.ndarray:
-        """Codes of the rule_id of labels[row] for each row (one Python step per distinct row)."""
-        distinct, back = np.unique(rows, return_inverse=True)
-        codes = [self.code(labels[r].rule_id) for r in distinct.tolist()]
-        return np.asarray(codes, np.int64)[back.reshape(-1)]
-
-
-def _history(
-    todo: np.ndarray,
-    probes: Probes,
-    c_eni: np.ndarray,
-    c_seg: np.ndarray,
-    points_of: dict[int, list[int]],
-    seg_rule_set: dict[tuple[int, int], int],
-    seg_states: dict[tuple[int, int], InventoryState],
-    compiled,
+def _name_deciding_rules(
+    out: Outcomes,
+    verdict: Verdict,
+    compiled: Compiled,
+    c: _Combinations,
     sets: _RuleSets,
-    response: np.ndarray,
-    resp_port: np.ndarray,
-    strings: _Interned,
-    out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    known: np.ndarray,
 ) -> None:
-    """For combinations no rule allows: the latest earlier segment whose rules allowed them,
-    the rule, and the change that ended it (vectorized per step back)."""
-    prev_rule, change_type, change_id, change_t = out
+    """The rule_id of the ACL entry that denied (its own or the default deny) or of the group
+    rule that allowed; the detail of what only a request's rules allowed."""
+    strings = out.strings
+    denied = known & (out.reason == NACL_DENY)
+    by_entry = denied & (verdict.acl_row >= 0)
+    out.rule_id[by_entry] = strings.labels(compiled.acl.labels, verdict.acl_row[by_entry])
+    by_default = denied & (verdict.acl_row < 0)
+    if by_default.any():  # the default deny of the rule set's ACL, in its direction
+        slot = c.rule_set[by_default] * 2 + (c.probes.direction[by_default] == 1)
+        distinct, back = np.unique(slot, return_inverse=True)
+        names = [
+            strings.code(
+                f"{sets.sets[k // 2].acl_id}:{'egress' if k % 2 else 'ingress'}/{DEFAULT_DENY}"
+            )
+            for k in distinct.tolist()
+        ]
+        out.rule_id[by_default] = np.asarray(names, np.int64)[back.reshape(-1)]
+    allowed = known & (out.reason == ALLOWED)
+    by_rule = allowed & (verdict.sg_row >= 0)
+    out.rule_id[by_rule] = strings.labels(compiled.sg.labels, verdict.sg_row[by_rule])
+    out.detail[allowed & (verdict.sg_row < 0)] = strings.code(
+        "allowed as the response of an allowed request"
+    )
+
+
+def _find_removed_rules(
+    todo: np.ndarray,
+    c: _Combinations,
+    compiled: Compiled,
+    sets: _RuleSets,
+    segments: _Segments,
+    out: Outcomes,
+) -> None:
+    """For the combinations `todo` that no rule allows: the latest earlier segment whose rules
+    allowed them, the rule, and the change that took it away (vectorized per step back)."""
     step = 1
     while len(todo):
-        back = c_seg[todo] - step
+        back = c.segment[todo] - step
         alive = back >= 1
         todo, back = todo[alive], back[alive]
         if not len(todo):
             return
-        rs = np.array(
-            [seg_rule_set[k] for k in zip(c_eni[todo].tolist(), back.tolist(), strict=True)],
+        rule_sets = np.array(
+            [segments.rule_set[k] for k in zip(c.eni[todo].tolist(), back.tolist(), strict=True)],
             np.int64,
         )
-        has = rs >= 0
+        has = rule_sets >= 0
         if has.any():
-            idx, rsi = todo[has], rs[has]
+            idx = todo[has]
             verdict = evaluate(
-                compiled, probes.take(idx, rule_set=rsi), response[idx], resp_port[idx]
+                compiled,
+                c.probes.take(idx, rule_set=rule_sets[has]),
+                c.response[idx],
+                c.response_port[idx],
             )
             allowed = verdict.sg_row >= 0
-            for j in np.flatnonzero(allowed):
-                i = idx[j]
-                rule = compiled.sg.labels[verdict.sg_row[j]]
-                eni_code = int(c_eni[i])
-                seg_then = int(c_seg[i] - step)
-                points = points_of[eni_code]
-                # The first version change after that segment that took the rule away.
-                for s in range(seg_then + 1, int(c_seg[i]) + 1):
-                    state = seg_states[(eni_code, s)]
-                    group = state.group_versions.get(rule.group_id)
-                    same = group is not None and rule in sets.group_rules(group)
-                    if not same:
-                        prev_rule[i] = strings.code(rule.rule_id)
-                        change_t[i] = points[s - 1]
-                        if group is None and state.eni_version is not None:
-                            change_type[i] = strings.code("network_interface")
-                            change_id[i] = strings.code(state.eni_version.resource_id)
-                        else:
-                            change_type[i] = strings.code("security_group")
-                            change_id[i] = strings.code(rule.group_id)
-                        break
+            for j in np.flatnonzero(allowed):  # one step per combination found
+                i = int(idx[j])
+                rule: SgRule = compiled.sg.labels[verdict.sg_row[j]]
+                eni, now = int(c.eni[i]), int(c.segment[i])
+                change = _change_that_removed(rule, eni, now - step, now, sets, segments)
+                if change is not None:
+                    time, resource_type, resource_id = change
+                    out.previous_rule_id[i] = out.strings.code(rule.rule_id)
+                    out.change_time[i] = time
+                    out.change_type[i] = out.strings.code(resource_type)
+                    out.change_id[i] = out.strings.code(resource_id)
             done = np.zeros(len(todo), bool)
             done[np.flatnonzero(has)[allowed]] = True
             todo = todo[~done]
         step += 1
+
+
+def _change_that_removed(
+    rule: SgRule, eni: int, allowed_in: int, now: int, sets: _RuleSets, segments: _Segments
+) -> tuple[int, str, str] | None:
+    """The first version change after segment `allowed_in` (whose rules held `rule`), up to
+    segment `now`, that took the rule away: (its time, resource type, resource id); the ENI's
+    when it detached the group, the group's when the rule was removed or narrowed."""
+    for s in range(allowed_in + 1, now + 1):
+        state = segments.states[(eni, s)]
+        group = state.group_versions.get(rule.group_id)
+        if group is not None and rule in sets.group_rules(group):
+            continue
+        time = segments.change_points[eni][s - 1]
+        if group is None and state.eni_version is not None:
+            return time, "network_interface", state.eni_version.resource_id
+        return time, "security_group", rule.group_id
+    return None
+
+
+def _explain_unknown(
+    unknown: np.ndarray, c: _Combinations, segments: _Segments, out: Outcomes
+) -> None:
+    """The detail of the combinations without a rule set: why their segment has none."""
+    if not len(unknown):
+        return
+    pairs = c.eni[unknown] * (int(c.segment.max()) + 1) + c.segment[unknown]
+    _, first_of, back = np.unique(pairs, return_index=True, return_inverse=True)
+    texts = [
+        out.strings.code(segments.detail.get((int(c.eni[unknown[i]]), int(c.segment[unknown[i]]))))
+        for i in first_of.tolist()
+    ]
+    out.detail[unknown] = np.asarray(texts, np.int64)[back.reshape(-1)]
