@@ -21,34 +21,42 @@ time, so a late file only adds to the windows its records fall in.
 
 from __future__ import annotations
 
-from .impact import change_effect, change_impact, change_impacts, impact_windows, rank_impacts
-from .reasons import REASONS_SCHEMA, InventoryHistory, explain_rejects
-from .rejected import REJECTED_SCHEMA, aggregate_rejected, merge_rejected
-from .throughput import THROUGHPUT_SCHEMA, aggregate_throughput, merge_throughput, windows_of
-from .topology import build_topology, changed_node_ids, render_svg
-from .touched import touched_interfaces
-from .vectorized import WINDOW_SECONDS, window_start
+import importlib
+from typing import Any
 
-__all__ = [
-    "REASONS_SCHEMA",
-    "REJECTED_SCHEMA",
-    "InventoryHistory",
-    "change_effect",
-    "explain_rejects",
-    "rank_impacts",
-    "THROUGHPUT_SCHEMA",
-    "WINDOW_SECONDS",
-    "aggregate_rejected",
-    "aggregate_throughput",
-    "build_topology",
-    "change_impact",
-    "change_impacts",
-    "changed_node_ids",
-    "impact_windows",
-    "merge_rejected",
-    "merge_throughput",
-    "render_svg",
-    "touched_interfaces",
-    "window_start",
-    "windows_of",
-]
+# Imported lazily: the topology (an inventory run's) needs neither pyarrow nor numpy, which the
+# flow views import.
+_EXPORTS = {
+    "change_effect": "impact",
+    "change_impact": "impact",
+    "change_impacts": "impact",
+    "impact_windows": "impact",
+    "rank_impacts": "impact",
+    "REASONS_SCHEMA": "reasons",
+    "InventoryHistory": "reasons",
+    "explain_rejects": "reasons",
+    "REJECTED_SCHEMA": "rejected",
+    "aggregate_rejected": "rejected",
+    "merge_rejected": "rejected",
+    "THROUGHPUT_SCHEMA": "throughput",
+    "aggregate_throughput": "throughput",
+    "merge_throughput": "throughput",
+    "windows_of": "throughput",
+    "build_topology": "topology",
+    "changed_node_ids": "topology",
+    "render_svg": "topology",
+    "touched_interfaces": "touched",
+    "WINDOW_SECONDS": "vectorized",
+    "window_start": "vectorized",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
