@@ -11,6 +11,7 @@ and the CLI. Only `demo` sets CLOUDINSIGHTS_* variables, for the processes it st
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -93,19 +94,31 @@ DEFAULT_RATE_SHARE = 0.5
 def rate_share(value: str | None = None) -> float:
     """The share of each account's API budget the collector may use (0 < share <= 1);
     ``value``, when given, replaces the environment's and is checked the same way."""
-    text = value if value is not None else os.environ.get(RATE_SHARE_ENV)
+    return _number(
+        RATE_SHARE_ENV,
+        value,
+        DEFAULT_RATE_SHARE,
+        lambda share: 0 < share <= 1,
+        "give the share of each account's AWS API rate the collector may use, a number above 0 "
+        "and at most 1 (default 0.5)",
+    )
+
+
+def _number(
+    name: str, value: float | str | None, default: float, valid: Callable[[float], bool], want: str
+) -> float:
+    """A number from `value` or else the environment variable `name` (unset or empty: the
+    default); a clear error naming the variable when it is no number or not `valid`."""
+    text = os.environ.get(name) if value is None else str(value)
     if text is None or text == "":
-        return DEFAULT_RATE_SHARE
+        return default
     try:
-        share = float(text)
+        number = float(text)
     except ValueError:
-        share = -1.0
-    if not 0 < share <= 1:
-        raise ValueError(
-            f"{RATE_SHARE_ENV}={text!r}: give the share of each account's AWS API rate the "
-            "collector may use, a number above 0 and at most 1 (default 0.5)"
-        )
-    return share
+        number = float("nan")
+    if not valid(number):
+        raise ValueError(f"{name}={text!r}: {want}")
+    return number
 
 
 LOCATION_THREADS_ENV = "CLOUDINSIGHTS_INVENTORY_LOCATION_THREADS"
@@ -142,18 +155,13 @@ def run_retention_days(value: float | None = None) -> float:
 
 
 def _days(name: str, value: float | str | None, default: float) -> float:
-    text = os.environ.get(name) if value is None else str(value)
-    if text is None or text == "":
-        return default
-    try:
-        days = float(text)
-    except ValueError:
-        days = -1.0
-    if days <= 0:
-        raise ValueError(
-            f"{name}={text!r}: give how many days finished runs are kept, a number above 0"
-        )
-    return days
+    return _number(
+        name,
+        value,
+        default,
+        lambda days: days > 0,
+        "give how many days finished runs are kept, a number above 0",
+    )
 
 
 FLOWLOG_START_ENV = "CLOUDINSIGHTS_FLOWLOGS_START_DATE"

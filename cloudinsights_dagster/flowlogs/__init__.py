@@ -12,8 +12,7 @@ The record-side names below are imported lazily so that importing this package s
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cloudinsights_dagster.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "MANDATORY_FIELDS": "fields",
@@ -42,10 +41,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -21,8 +21,7 @@ time, so a late file only adds to the windows its records fall in.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cloudinsights_dagster.lazy_exports import lazy_exports
 
 # Imported lazily: the topology (an inventory run's) needs neither pyarrow nor numpy, which the
 # flow views import.
@@ -53,10 +52,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
