@@ -180,6 +180,19 @@ def as_batch(data: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
     )
 
 
+def one_array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A column as one array. A chunked dictionary column must have one dictionary (a table
+    from regroup): only its indices are concatenated."""
+    if not isinstance(column, pa.ChunkedArray):
+        return column
+    if column.num_chunks == 1:
+        return column.chunk(0)
+    if pa.types.is_dictionary(column.type) and column.num_chunks:
+        indices = pa.chunked_array([c.indices for c in column.chunks]).combine_chunks()
+        return pa.DictionaryArray.from_arrays(indices, column.chunk(0).dictionary)
+    return column.combine_chunks()
+
+
 def sort_order(
     batch: pa.RecordBatch | pa.Table, columns: Iterable[str], positions: np.ndarray | None = None
 ) -> np.ndarray:
@@ -249,15 +262,7 @@ def _pack16(keys: list[np.ndarray], spans: list[tuple[int, int]]) -> list[np.nda
 def sort_key(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A column as int64 sort keys (order of its values, nulls first). A chunked dictionary
     column must have one dictionary (see regroup)."""
-    if isinstance(column, pa.ChunkedArray):
-        if column.num_chunks == 1:
-            return sort_key(column.chunk(0))
-        if pa.types.is_dictionary(column.type) and column.num_chunks:
-            dictionary = column.chunk(0).dictionary
-            indices = pa.chunked_array([c.indices for c in column.chunks]).combine_chunks()
-            column = pa.DictionaryArray.from_arrays(indices, dictionary)
-        else:
-            column = column.combine_chunks()
+    column = one_array(column)
     if pa.types.is_dictionary(column.type):
         dictionary = column.dictionary
         # Rank of each dictionary value among them (0 for null: first).

@@ -341,16 +341,7 @@ class EnrichResult:
 
 
 def _dictionary(column: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
-    """A column as one dictionary array; a chunked one must have one dictionary (a table from
-    encoding.regroup): only its indices are concatenated."""
-    if isinstance(column, pa.ChunkedArray):
-        if column.num_chunks == 1:
-            column = column.chunk(0)
-        elif pa.types.is_dictionary(column.type) and column.num_chunks:
-            indices = pa.chunked_array([c.indices for c in column.chunks]).combine_chunks()
-            return pa.DictionaryArray.from_arrays(indices, column.chunk(0).dictionary)
-        else:
-            column = column.combine_chunks()
+    column = encoding.one_array(column)
     if pa.types.is_dictionary(column.type):
         return column
     return pc.dictionary_encode(column)

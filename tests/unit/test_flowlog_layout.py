@@ -1,6 +1,7 @@
 """The table's encoding: parsed batches regrouped into sorted row groups (the same rows), one row
 group each in the file, a source_object column; and the table's paths."""
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from flowlog_samples import Eni, flow_log_gzip, sample_records
@@ -63,6 +64,13 @@ def test_batches_are_regrouped_and_sorted_without_losing_a_row():
     assert keys == sorted(keys)
     assert first[0]["interface_id"] is None  # nulls first
     assert _plain(pa.Table.from_batches(groups)) == _plain(pa.Table.from_batches([a, b, c]))
+
+
+def test_small_sort_keys_are_radix_sorted_exactly_as_a_stable_lexsort():
+    rng = np.random.default_rng(7)
+    for spans in [(5001, 3, 600), (2, 70_000), (1, 1), (300, 300, 2)]:
+        keys = [rng.integers(0, s, 5000) + 17 for s in spans]
+        assert encoding.lex_order(keys).tolist() == np.lexsort(keys[::-1]).tolist()
 
 
 def test_sort_keys_that_do_not_fit_one_integer_fall_back_to_lexsort():
