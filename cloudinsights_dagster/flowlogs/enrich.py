@@ -88,8 +88,7 @@ def _seconds(column: pa.ChunkedArray | pa.Array | None, n: int) -> np.ndarray:
     """Epoch seconds (int64) of a timestamp or integer column; 0 for null or absent."""
     if column is None:
         return np.zeros(n, dtype=np.int64)
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
+    column = encoding.one_array(column)
     if pa.types.is_timestamp(column.type):
         column = column.cast(pa.timestamp("s", tz=column.type.tz), safe=False)
         column = column.view(pa.int64())
