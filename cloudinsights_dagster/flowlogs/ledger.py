@@ -262,49 +262,55 @@ def claim_objects(
     query = scope.where(query)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    chosen: list[int] = []
-    total = 0
-    for object_id, size in session.execute(query):
-        if max_bytes is not None and chosen and total + (size or 0) > max_bytes:
-            break
-        total += size or 0
-        chosen.append(object_id)
-    if not chosen:
-        return []
     until = now + lease
-    # Claim only what is still claimable when the write happens: a concurrent run may have
-    # taken some rows since the read (SQLite reads outside the write lock).
-    session.execute(
-        sa.update(s.FlowLogObject)
-        .where(s.FlowLogObject.id.in_(chosen), _claimable(now))
-        .values(
-            status="claimed",
-            claimed_by_run=run_id,
-            lease_expires_at=until,
-            attempts=s.FlowLogObject.attempts + 1,
+    # SQLite reads outside the write lock: a concurrent run may take the rows read before this
+    # run's write. The write then claims none, and the read is repeated, now under the write
+    # lock the update took, so it sees what is really left (an empty claim means "nothing
+    # left" to the caller). PostgreSQL's SKIP LOCKED read never loses its rows: one pass.
+    for _ in range(3):
+        chosen: list[int] = []
+        total = 0
+        for object_id, size in session.execute(query):
+            if max_bytes is not None and chosen and total + (size or 0) > max_bytes:
+                break
+            total += size or 0
+            chosen.append(object_id)
+        if not chosen:
+            return []
+        # Claim only what is still claimable when the write happens.
+        session.execute(
+            sa.update(s.FlowLogObject)
+            .where(s.FlowLogObject.id.in_(chosen), _claimable(now))
+            .values(
+                status="claimed",
+                claimed_by_run=run_id,
+                lease_expires_at=until,
+                attempts=s.FlowLogObject.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    )
-    rows = session.execute(
-        sa.select(
-            s.FlowLogObject.id,
-            s.FlowLogObject.integration_id,
-            s.FlowLogObject.bucket,
-            s.FlowLogObject.object_key,
-            s.FlowLogObject.location_key,
-            s.FlowLogObject.day,
-            s.FlowLogObject.size,
-            s.FlowLogObject.attempts,
-            s.FlowLogObject.output_path,
-        )
-        .where(
-            s.FlowLogObject.id.in_(chosen),
-            s.FlowLogObject.claimed_by_run == run_id,
-            s.FlowLogObject.lease_expires_at == until,
-        )
-        .order_by(s.FlowLogObject.id)
-    ).all()
-    return [Claimed(*row) for row in rows]
+        rows = session.execute(
+            sa.select(
+                s.FlowLogObject.id,
+                s.FlowLogObject.integration_id,
+                s.FlowLogObject.bucket,
+                s.FlowLogObject.object_key,
+                s.FlowLogObject.location_key,
+                s.FlowLogObject.day,
+                s.FlowLogObject.size,
+                s.FlowLogObject.attempts,
+                s.FlowLogObject.output_path,
+            )
+            .where(
+                s.FlowLogObject.id.in_(chosen),
+                s.FlowLogObject.claimed_by_run == run_id,
+                s.FlowLogObject.lease_expires_at == until,
+            )
+            .order_by(s.FlowLogObject.id)
+        ).all()
+        if rows:
+            return [Claimed(*row) for row in rows]
+    return []
 
 
 def renew_leases(session: Session, run_id: str, ids: Iterable[int], until: datetime) -> int:

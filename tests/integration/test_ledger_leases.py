@@ -155,3 +155,26 @@ def test_concurrent_claims_never_overlap(ledger):
     assert not errors
     every = [i for ids in taken.values() for i in ids]
     assert len(every) == len(set(every)) == 30
+
+
+def test_a_claim_that_loses_its_rows_to_another_run_takes_what_is_left(ledger):
+    """SQLite reads outside the write lock: another run may claim the rows read before this
+    run's write. The claim must then take what is left, not come back empty ("nothing left")."""
+    from cloudinsights_dagster.warehouse.db import get_engine
+
+    url, _ = ledger
+    engine = get_engine(url)
+    raced: list[list] = []
+
+    def other_run_first(conn, cursor, statement, parameters, context, executemany):
+        if not raced and statement.lstrip().upper().startswith("UPDATE FLOWLOG_OBJECTS"):
+            raced.append([])  # once, and not for the other run's own update
+            raced[0] = _claim(url, "run-a", T0, max_objects=10)
+
+    sa.event.listen(engine, "before_cursor_execute", other_run_first)
+    try:
+        taken = _claim(url, "run-b", T0, max_objects=10)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", other_run_first)
+    assert len(raced[0]) == 10 and len(taken) == 10
+    assert not {o.id for o in raced[0]} & {o.id for o in taken}
