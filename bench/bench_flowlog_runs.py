@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         "--profile",
         type=Path,
         help="also cProfile one run of 1 tiny object and one of the big objects (main thread, "
-        "after the imports) into this folder: run_1_tiny.prof, run_big.prof",
+        "after the imports) into this folder: run_1_tiny.prof, run_many_tiny.prof, run_big.prof",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp:
@@ -339,7 +339,9 @@ def main(argv: list[str] | None = None) -> int:
                     figures.append(_drain_in_process(registry, _day(2), work, workers))
             if args.profile:
                 args.profile.mkdir(parents=True, exist_ok=True)
-                for name, day in (("run_1_tiny", _day(0)), ("run_big", _day(2))):
+                for name, day in (
+                    ("run_1_tiny", _day(0)), ("run_many_tiny", _day(1)), ("run_big", _day(2))
+                ):
                     _reset(day)
                     target = args.profile / f"{name}.prof"
                     _run_process({**full_env, "BENCH_PROFILE_RUN": str(target)}, day)

@@ -267,7 +267,11 @@ def _process_one(
 ) -> str:
     from cloudinsights_dagster.flowlogs.table import object_output
     from cloudinsights_dagster.flowlogs.writer import process_object
-    from cloudinsights_dagster.views.partials import PartialBuilder, partial_path
+    from cloudinsights_dagster.views.partials import (
+        SMALL_OBJECT_RECORDS,
+        PartialBuilder,
+        partial_path,
+    )
 
     bucket, key, integration_id = claimed.bucket, claimed.key, claimed.integration_id
     details = {"bucket": bucket, "key": key}
@@ -290,7 +294,7 @@ def _process_one(
     try:
         body = fetch()  # the GET, started ahead by the run's prefetcher
         report.bytes_read += len(body)
-        checked, views = QualityAccumulator(), PartialBuilder()
+        checked, views = QualityAccumulator(), PartialBuilder(skip_below=SMALL_OBJECT_RECORDS)
 
         def feed(batch: pa.RecordBatch) -> None:  # the quality gate and the views' partials
             checked.add(batch)

@@ -12,7 +12,9 @@ The views are sums, so the aggregate of a set of objects is the merge of their p
 * ``reject_groups``: the rejected flows grouped by what their reason depends on (ENI,
   direction, protocol, port, peer, response port, window), with their first and last start.
 
-One file per object (Arrow IPC: one row whose columns are the parts as IPC streams), at a path
+One file per object of SMALL_OBJECT_RECORDS or more (smaller ones cost more to summarize than
+to read again; a refresh reads their records together). Arrow IPC: one row whose columns are
+the parts as IPC streams, at a path
 keyed by the object (integration, bucket, key) under ``<base>/views/_partials/``: reprocessing an
 object replaces its partial, so each object counts once. The file names the output and the
 record count it was built with; a refresh uses it only when both match the ledger, and reads the
@@ -49,6 +51,9 @@ from .vectorized import floor_window, seconds_array
 PARTIALS_FOLDER = "views/_partials"
 FORMAT = "cloudinsights-views-partial/1"
 _PARTS = ("windows", "throughput", "rejected", "security_groups_seen", "reject_groups")
+# The pipeline writes no partial for an object with fewer records (PartialBuilder's
+# skip_below): a refresh reads such objects' records, all of a span's at once (sources.py).
+SMALL_OBJECT_RECORDS = 5_000
 WINDOWS_SCHEMA = pa.schema([pa.field("window_start", pa.int64(), nullable=False)])
 
 
@@ -76,9 +81,16 @@ class Partial:
 
 class PartialBuilder:
     """Feeds on enriched batches (the pipeline's `on_batch`), builds the object's Partial.
-    `cpu_seconds`: the thread CPU time spent in it (what the views cost the pipeline)."""
+    `cpu_seconds`: the thread CPU time spent in it (what the views cost the pipeline).
 
-    def __init__(self) -> None:
+    `skip_below`: an object with fewer records gets no partial. Building one costs ~15 ms of
+    fixed work (five aggregations, five IPC streams, a file) whatever the object's size, more
+    than a refresh spends reading a few thousand records, which it does for all such objects of
+    a span at once (sources.Partials). Until the object reaches it, batches are only held."""
+
+    def __init__(self, skip_below: int = 0) -> None:
+        self.skip_below = skip_below
+        self._held: list[pa.Table] = []
         self._windows: set[int] = set()
         self._throughput: list[pa.Table] = []
         self._rejected: list[pa.Table] = []
@@ -91,6 +103,24 @@ class PartialBuilder:
         started = time.thread_time()
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
         self.records += table.num_rows
+        if self.records < self.skip_below:
+            self._held.append(table)
+        else:
+            self._aggregate_held()
+            self._aggregate(table)
+        self.cpu_seconds += time.thread_time() - started
+
+    @property
+    def skipped(self) -> bool:
+        """Whether the object is too small for a partial (see `skip_below`)."""
+        return self.records < self.skip_below
+
+    def _aggregate_held(self) -> None:
+        held, self._held = self._held, []
+        for table in held:
+            self._aggregate(table)
+
+    def _aggregate(self, table: pa.Table) -> None:
         if table.num_rows:
             seconds, valid = seconds_array(table["start"])
             self._windows.update(np.unique(floor_window(seconds[valid])).tolist())
@@ -100,10 +130,10 @@ class PartialBuilder:
         if rejected.num_rows:
             self._rejected.append(rejected_grouped(rejected))
             self._groups.append(reject_groups(rejected))
-        self.cpu_seconds += time.thread_time() - started
 
     def build(self, output: str | None = None) -> Partial:
         started = time.thread_time()
+        self._aggregate_held()
         one = len(self._throughput) == 1  # one batch: its parts are final
         partial = Partial(
             windows=pa.table({"window_start": sorted(self._windows)}, schema=WINDOWS_SCHEMA),
@@ -119,19 +149,27 @@ class PartialBuilder:
 
     def write_or_remove(self, path: str, output: str) -> bool:
         """Build and write the partial of the object whose records went to `output`. When that
-        fails, any older partial at `path` is removed and False returned: the views then read
-        the object's records, which gives the same figures, only slower."""
+        fails, or the object is too small for one (`skipped`), any older partial at `path` is
+        removed and False returned: the views then read the object's records, which gives the
+        same figures."""
         started = time.thread_time()
         try:
+            if self.skipped:
+                _remove(path)
+                return False
             write_partial(path, self.build(output))
             return True
         except Exception:  # noqa: BLE001 - the records remain the source of truth
-            with contextlib.suppress(Exception):
-                fs, inner = resolve_filesystem(path)
-                fs.delete_file(inner)
+            _remove(path)
             return False
         finally:
             self.cpu_seconds += time.thread_time() - started
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(Exception):  # none there is the usual case
+        fs, inner = resolve_filesystem(path)
+        fs.delete_file(inner)
 
 
 def partial_of(records: pa.Table, output: str | None = None) -> Partial:

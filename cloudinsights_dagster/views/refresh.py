@@ -183,8 +183,8 @@ def _refresh_locked(
     report = ViewsReport(location_key)
     partials = Partials(views_base)
     touched: set[datetime] = set()
-    for obj in new_objects:
-        touched |= windows_of_partial(partials.get(obj))
+    for part in partials.of_objects(new_objects):
+        touched |= windows_of_partial(part)
     if not touched:
         return report
     span = (min(touched), max(touched) + timedelta(minutes=5))
@@ -200,7 +200,7 @@ def _refresh_locked(
             min(touched) - REASON_HISTORY,
             max(touched) + timedelta(minutes=5),
         )
-    parts = [partials.get(obj) for obj in objects]
+    parts = partials.of_objects(objects)
     report.objects, report.partials_used = len(objects), partials.from_files
     throughput = merge_throughput(in_windows(p.throughput, touched) for p in parts)
     rejected = finish_rejected(

@@ -3,6 +3,7 @@ two account groups each count a shared flow once, and a security-group rule remo
 rejected traffic shows in change_impact (SQLite and PostgreSQL)."""
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 import pyarrow.compute as pc
@@ -90,9 +91,12 @@ def world(database_url, tmp_path):
     return registry, flows, tmp_path
 
 
-def deliver(registry, flows, tmp_path, name, rows, groups=("g1", "g2"), views_base=None):
+def deliver(
+    registry, flows, tmp_path, name, rows, groups=("g1", "g2"), views_base=None, skip_below=0
+):
     """A file as both groups' integrations would load it (same bucket object); with
-    `views_base`, with the partial aggregates the pipeline writes."""
+    `views_base`, with the partial aggregates the pipeline writes (none, and an older one
+    removed, when the object has fewer than `skip_below` records, as the pipeline does)."""
     source = tmp_path / f"{name}.log.gz"
     source.write_bytes(flow_log_gzip(rows))
     table = in_transaction(
@@ -101,14 +105,14 @@ def deliver(registry, flows, tmp_path, name, rows, groups=("g1", "g2"), views_ba
     key = object_key(ACCOUNT, "us-east-1", "fl-1", int(T0.timestamp()), suffix=name)
     for group in groups:
         out = str(tmp_path / "out" / group / f"{name}.parquet")
-        builder = PartialBuilder()
+        builder = PartialBuilder(skip_below=skip_below)
         result = process_object(
             str(source), out, table, [ACCOUNT], on_batch=builder.add, name=f"s3://bucket/{key}"
         )
         if views_base is not None:
-            assert builder.write_or_remove(
-                partial_path(views_base, flows[group], "bucket", key), result.out_path
-            )
+            where = partial_path(views_base, flows[group], "bucket", key)
+            written = builder.write_or_remove(where, result.out_path)
+            assert written == (len(rows) >= skip_below) == os.path.exists(where)
         with session_scope(registry.database_url) as session:
             upsert_object(
                 session,
@@ -123,6 +127,7 @@ def deliver(registry, flows, tmp_path, name, rows, groups=("g1", "g2"), views_ba
                 )
             )
             row.output_path = result.out_path
+            row.records_loaded = result.records_loaded  # as finish_object records it
     return str(tmp_path / "out" / "g1" / f"{name}.parquet")
 
 
@@ -253,6 +258,45 @@ def test_partials_and_columnar_views_give_the_record_figures(world):
     refresh_partition_views(registry.database_url, LOC, DAY, T0, views_base=base)
     assert columnar.read_view(base, "entity_throughput").num_rows == full.num_rows
     assert stored(registry.database_url, "g1") == expected(paths)
+
+
+def _columnar_views(base):
+    return {
+        view: sorted(map(repr, columnar.read_view(base, view).to_pylist()))
+        for view in ("entity_throughput", "rejected_traffic", "reject_reasons")
+    }
+
+
+def test_small_objects_without_partials_give_the_same_figures_once(world):
+    """Objects below SMALL_OBJECT_RECORDS get no partial (an older one is removed); a refresh
+    reads their records together, beside other objects' partials: the same figures, once."""
+    registry, flows, tmp_path = world
+    base = str(tmp_path / "flows")
+    start = int(T0.timestamp())
+    objects = {
+        "a": sample_records(ACCOUNT, ENIS, start, 300, reject_share=0.5),
+        "b": sample_records(ACCOUNT, ENIS, start + 720, 300, seed=3, reject_share=0.5),
+        "c": sample_records(ACCOUNT, ENIS, start + 300, 400, seed=5, reject_share=0.5),
+    }
+    paths = [deliver(registry, flows, tmp_path, n, r, views_base=base) for n, r in objects.items()]
+    refresh_partition_views(registry.database_url, LOC, DAY, T0, views_base=base)
+    with_partials = (
+        {g: stored(registry.database_url, g) for g in ("g1", "g2")},
+        _columnar_views(base),
+    )
+    assert with_partials[0]["g1"] == expected(paths)
+
+    # a and b loaded again as small objects (c keeps its partial): their partials go away.
+    for name in ("a", "b"):
+        deliver(registry, flows, tmp_path, name, objects[name], views_base=base, skip_below=350)
+    for _ in range(2):  # and again: still once
+        reports = refresh_partition_views(registry.database_url, LOC, DAY, T0, views_base=base)
+        assert [(r.objects, r.partials_used) for r in reports] == [(3, 1), (3, 1)]
+        pooled = (
+            {g: stored(registry.database_url, g) for g in ("g1", "g2")},
+            _columnar_views(base),
+        )
+        assert pooled == with_partials
 
 
 def test_views_are_unchanged_by_compaction_with_or_without_partials(world):
