@@ -340,7 +340,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 for name, day in (
-                    ("run_1_tiny", _day(0)), ("run_many_tiny", _day(1)), ("run_big", _day(2))
+                    ("run_1_tiny", _day(0)),
+                    ("run_many_tiny", _day(1)),
+                    ("run_big", _day(2)),
                 ):
                     _reset(day)
                     target = args.profile / f"{name}.prof"
