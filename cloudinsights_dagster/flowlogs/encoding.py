@@ -2,6 +2,7 @@
 sort order inside them, and each column's encoding and codec. `ENCODING` "v0" is the encoding
 before the table, kept so that bench/bench_flowlogs.py measures both in one run."""
 
+import functools
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -72,7 +73,23 @@ def column_options(
     is one codec for every column instead. `profile` "compacted" is for files written once a
     night that span a whole day (COMPACTED_*): their start/end are mostly distinct, so delta
     encoded, and everything is zstd compressed, CPU mattering less there."""
-    if ENCODING == "v0":
+    if isinstance(compression, dict):
+        return _column_options(ENCODING, schema, compression, profile)
+    # Cached: the same few schemas come back for every object (~1 ms each to rebuild).
+    return dict(_cached_column_options(ENCODING, schema, compression, profile))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_column_options(
+    encoding_name: str, schema: pa.Schema, compression: str | None, profile: str
+) -> dict:
+    return _column_options(encoding_name, schema, compression, profile)
+
+
+def _column_options(
+    encoding_name: str, schema: pa.Schema, compression: str | dict[str, str] | None, profile: str
+) -> dict:
+    if encoding_name == "v0":
         return _v0_column_options(schema, compression)
     leaves = [leaf for f in schema for leaf in _leaves(f)]
 

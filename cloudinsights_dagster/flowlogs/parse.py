@@ -29,6 +29,7 @@ The parts: `source` (opening, sniffing, the header), `inflate` (gzip and chunkin
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 
@@ -80,9 +81,12 @@ __all__ = [
 
 def output_schema(fields: list[str]) -> pa.Schema:
     """The typed schema of a file with these (hyphenated) fields, in the file's order."""
-    return pa.schema(
-        [pa.field(F.to_column(f), F.arrow_type_for(f)) for f in fields],
-    )
+    return _output_schema(tuple(fields))
+
+
+@functools.lru_cache(maxsize=64)  # a deployment sees a few formats: built once, not per object
+def _output_schema(fields: tuple[str, ...]) -> pa.Schema:
+    return pa.schema([pa.field(F.to_column(f), F.arrow_type_for(f)) for f in fields])
 
 
 EMPTY_FIELDS: list[str] = [f.name for f in F.FIELDS if f.mandatory]

@@ -265,7 +265,7 @@ def _process_one(
     report: DrainReport,
     logs: list[LogEntry],
 ) -> str:
-    from cloudinsights_dagster.flowlogs.table import object_output
+    from cloudinsights_dagster.flowlogs.table import is_compacted, object_output
     from cloudinsights_dagster.flowlogs.writer import process_object
     from cloudinsights_dagster.views.partials import (
         SMALL_OBJECT_RECORDS,
@@ -289,8 +289,11 @@ def _process_one(
             report,
             error=f"{claimed.location_key} is not monitored by the integration's account group",
         )
-    with session_scope(url) as session:  # committed before the object's new file is written
-        out = object_output(session, output_base, claimed)
+    if is_compacted(claimed.output_path):
+        with session_scope(url) as session:  # committed before the object's new file is written
+            out = object_output(session, output_base, claimed)
+    else:
+        out = object_output(None, output_base, claimed)  # its own file: no query
     try:
         body = fetch()  # the GET, started ahead by the run's prefetcher
         report.bytes_read += len(body)

@@ -110,10 +110,11 @@ def is_compacted(path: str | None) -> TypeGuard[str]:
 # Reprocessing
 
 
-def object_output(session: Session, base: str, claimed: Claimed) -> str:
+def object_output(session: Session | None, base: str, claimed: Claimed) -> str:
     """Where a claimed object's records go, after taking its previous rows out of a compacted
     file if the ledger says they are in one (see the module docstring). The caller commits
-    before writing the object's new file: the rewritten file's lock lasts until then."""
+    before writing the object's new file: the rewritten file's lock lasts until then. No
+    session is needed (None) when the claim's output is not a compacted file."""
     path = object_file(
         base,
         claimed.day,
@@ -124,6 +125,8 @@ def object_output(session: Session, base: str, claimed: Claimed) -> str:
     )
     if not is_compacted(claimed.output_path):
         return path  # the usual case: no query
+    if session is None:
+        raise ValueError(f"{claimed.output_path} is a compacted file: a session is needed")
     row = session.get(s.FlowLogObject, claimed.id)
     current = None if row is None else row.output_path
     if row is None or not is_compacted(current) or current == path:
