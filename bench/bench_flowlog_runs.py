@@ -46,6 +46,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from machine import machine_speed  # noqa: E402  (bench/ is on the path from here)
+
 ACCOUNT = "123456789012"  # moto's own account: SNS -> SQS is modelled within one account
 REGION = "us-east-1"
 LOCATION = f"{ACCOUNT}-{REGION}"
@@ -416,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "repeat": args.repeat,
         "load_average": os.getloadavg(),
+        "machine": machine_speed(),
     }
     text = json.dumps(report, indent=2)
     print(text)

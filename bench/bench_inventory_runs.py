@@ -46,6 +46,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from machine import machine_speed  # noqa: E402  (bench/ is on the path from here)
+
 REGIONS = ("us-east-1", "eu-west-1", "eu-central-1", "ap-south-1", "us-west-2", "sa-east-1")
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 TICK_SECONDS = 300
@@ -235,6 +237,7 @@ def main() -> int:
         "regions": len(regions),
         "repeat": args.repeat,
         "load_average": os.getloadavg(),
+        "machine": machine_speed(),
         "import_only": {"cpu_s": import_cpu, "wall_s": _median(imports, "wall")},
         "dagster_floor": {"cpu_s": _median(floors, "cpu"), "wall_s": _median(floors, "wall")},
         "run_1": {"cpu_s": _median(one, "cpu"), "wall_s": _median(one, "wall")},
