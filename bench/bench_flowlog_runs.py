@@ -26,6 +26,7 @@ Prints the JSON report, then a table. Usage: python bench/bench_flowlog_runs.py 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -119,8 +120,35 @@ def _run_process(env: dict, day: str) -> dict:
     return json.loads(next(x for x in reversed(out.stdout.splitlines()) if x.startswith("{")))
 
 
-def _world(work: Path):
-    import contextlib
+def _dagster_yaml(storage_url: str | None) -> str:
+    """The instance of the bench: SQLite storage in DAGSTER_HOME (the default), or PostgreSQL
+    (as deploy/dagster.yaml, which production uses) at `storage_url`."""
+    text = "telemetry:\n  enabled: false\n"
+    if storage_url:
+        text += f"storage:\n  postgres:\n    postgres_url: {storage_url}\n"
+    return text
+
+
+@contextlib.contextmanager
+def _postgres_database(admin_url: str):
+    """A fresh database for the instance storage, dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"bench_dg_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _world(work: Path, storage_url: str | None = None):
 
     import dagster as dg
     from moto_server import launch  # bench/: moto in its own process, thread-safe SQS
@@ -138,7 +166,7 @@ def _world(work: Path):
         "DAGSTER_HOME": str(work / "dagster"),
     }
     (work / "dagster").mkdir()
-    (work / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (work / "dagster" / "dagster.yaml").write_text(_dagster_yaml(storage_url))
     os.environ.update(env)
 
     from cloudinsights_dagster import aws, partitions
@@ -311,6 +339,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--json-out", type=Path)
     parser.add_argument(
+        "--dagster-storage",
+        default="sqlite",
+        help="the instance's storage: sqlite (in DAGSTER_HOME) or a PostgreSQL admin URL, e.g. "
+        "postgresql+psycopg2://root@127.0.0.1:5432/test, in which a fresh database is made and dropped "
+        "(deploy/dagster.yaml's storage)",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="also cProfile one run of 1 tiny object and one of the big objects (main thread, "
@@ -319,7 +354,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp:
         work = Path(tmp)
-        server, env, registry, world, resources, instance = _world(work)
+        storage = contextlib.ExitStack()
+        storage_url = None
+        if args.dagster_storage != "sqlite":
+            storage_url = storage.enter_context(_postgres_database(args.dagster_storage))
+        server, env, registry, world, resources, instance = _world(work, storage_url)
+        server.push(storage)  # the database goes after moto
         try:
             print("uploading and taking in objects ...", file=sys.stderr)
             _upload_and_take_in(world, resources, instance, 0, 1, 10)
@@ -417,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
             "records_per_s_ratio_ge_0_7": run_rps_wall / base_rps_wall >= 0.7,
         },
         "repeat": args.repeat,
+        "dagster_storage": "sqlite" if args.dagster_storage == "sqlite" else "postgres",
         "load_average": os.getloadavg(),
         "machine": machine_speed(),
     }
