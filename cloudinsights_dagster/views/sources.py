@@ -122,6 +122,14 @@ def read_records(paths: list[str], columns: list[str] | None = None) -> pa.Table
     import pyarrow.dataset as pads  # here: it imports pandas (~0.2 CPU-s in every run process)
 
     dataset = pads.dataset(list(dict.fromkeys(paths)), format="parquet")
+    if len(paths) > 1:
+        # Files of flow logs of different formats have different optional columns (vpc_id,
+        # subnet_id, instance_id, ...): read them all under the union of their schemas (a
+        # column a file lacks is null there), not the first file's.
+        schemas = [fragment.physical_schema for fragment in dataset.get_fragments()]
+        if any(not schema.equals(schemas[0]) for schema in schemas[1:]):
+            unified = pa.unify_schemas(schemas, promote_options="permissive")
+            dataset = dataset.replace_schema(unified)
     if columns is not None:
         columns = [c for c in columns if c in dataset.schema.names]
     return dataset.to_table(columns=columns)

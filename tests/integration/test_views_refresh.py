@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pytest
 import sqlalchemy as sa
-from flowlog_samples import Eni, flow_log_gzip, object_key, sample_records
+from flowlog_samples import CUSTOM_FORMAT, Eni, flow_log_gzip, object_key, sample_records
 from warehouse_calls import in_transaction
 
 from cloudinsights_dagster.flowlogs.inventory_table import eni_table
@@ -24,6 +24,7 @@ from cloudinsights_dagster.views import columnar
 from cloudinsights_dagster.views.partials import PartialBuilder, partial_path
 from cloudinsights_dagster.views.refresh import refresh_partition_views
 from cloudinsights_dagster.views.refresh_lock import refresh_lock
+from cloudinsights_dagster.views.sources import VIEW_COLUMNS, read_records
 from cloudinsights_dagster.views.throughput import THROUGHPUT_SCHEMA, aggregate_throughput
 from cloudinsights_dagster.warehouse import schema as s
 from cloudinsights_dagster.warehouse.db import get_engine, session_scope
@@ -92,13 +93,21 @@ def world(database_url, tmp_path):
 
 
 def deliver(
-    registry, flows, tmp_path, name, rows, groups=("g1", "g2"), views_base=None, skip_below=0
+    registry,
+    flows,
+    tmp_path,
+    name,
+    rows,
+    groups=("g1", "g2"),
+    views_base=None,
+    skip_below=0,
+    fields=CUSTOM_FORMAT,
 ):
     """A file as both groups' integrations would load it (same bucket object); with
     `views_base`, with the partial aggregates the pipeline writes (none, and an older one
     removed, when the object has fewer than `skip_below` records, as the pipeline does)."""
     source = tmp_path / f"{name}.log.gz"
-    source.write_bytes(flow_log_gzip(rows))
+    source.write_bytes(flow_log_gzip(rows, fields))
     table = in_transaction(
         registry.database_url, eni_table, [LOC], T0 - timedelta(hours=1), T0 + timedelta(days=1)
     )
@@ -297,6 +306,41 @@ def test_small_objects_without_partials_give_the_same_figures_once(world):
             _columnar_views(base),
         )
         assert pooled == with_partials
+
+
+def test_small_objects_of_different_formats_are_read_together_exactly(world):
+    """Small objects of two flow logs, one of them without the optional vpc-id, subnet-id and
+    instance-id fields: read together, each keeps its own columns (as with partials)."""
+    registry, flows, tmp_path = world
+    base = str(tmp_path / "flows")
+    start = int(T0.timestamp())
+    narrow = tuple(f for f in CUSTOM_FORMAT if f not in ("vpc-id", "subnet-id", "instance-id"))
+    objects = {
+        "a-narrow": (sample_records(ACCOUNT, ENIS, start, 300, reject_share=0.5), narrow),
+        "b-full": (sample_records(ACCOUNT, ENIS, start + 60, 300, seed=4), CUSTOM_FORMAT),
+    }
+    paths = [
+        deliver(registry, flows, tmp_path, name, rows, views_base=base, fields=fields)
+        for name, (rows, fields) in objects.items()
+    ]
+    # The narrow file sorts first: read under its schema alone, the other's vpc_id would go.
+    records = read_records(sorted(paths), list(VIEW_COLUMNS))
+    assert records.num_rows == 600
+    full_without = sum(r.get("vpc-id", "-") == "-" for r in objects["b-full"][0])  # NODATA
+    assert records["vpc_id"].null_count == 300 + full_without < 600
+    refresh_partition_views(registry.database_url, LOC, DAY, T0, views_base=base)
+    with_partials = (
+        {g: stored(registry.database_url, g) for g in ("g1", "g2")},
+        _columnar_views(base),
+    )
+    for name, (rows, fields) in objects.items():
+        deliver(
+            registry, flows, tmp_path, name, rows, views_base=base, skip_below=350, fields=fields
+        )
+    reports = refresh_partition_views(registry.database_url, LOC, DAY, T0, views_base=base)
+    assert [(r.objects, r.partials_used) for r in reports] == [(2, 0), (2, 0)]
+    pooled = ({g: stored(registry.database_url, g) for g in ("g1", "g2")}, _columnar_views(base))
+    assert pooled == with_partials
 
 
 def test_views_are_unchanged_by_compaction_with_or_without_partials(world):
