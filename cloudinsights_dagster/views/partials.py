@@ -86,10 +86,8 @@ class PartialBuilder:
     """Feeds on enriched batches (the pipeline's `on_batch`), builds the object's Partial.
     `cpu_seconds`: the thread CPU time spent in it (what the views cost the pipeline).
 
-    `skip_below`: an object with fewer records gets no partial. Building one costs ~15 ms of
-    fixed work (five aggregations, five IPC streams, a file) whatever the object's size, more
-    than a refresh spends reading a few thousand records, which it does for all such objects of
-    a span at once (sources.Partials). Until the object reaches it, batches are only held."""
+    `skip_below`: an object with fewer records gets no partial (why: SMALL_OBJECT_RECORDS);
+    until the object reaches it, batches are only held."""
 
     def __init__(self, skip_below: int = 0) -> None:
         self.skip_below = skip_below

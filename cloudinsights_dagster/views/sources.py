@@ -151,9 +151,8 @@ _Key = tuple[str, str, str]
 class Partials:
     """Partials whose merge gives the views of a set of objects (the views are sums): an
     object's own partial when its file matches the ledger; else, for a large object, one built
-    from its records; and one for all the small objects without a file, built from their
-    records read together (objects of a few records cost a refresh a file read, not the ~15 ms
-    of fixed aggregation work a partial of its own costs). Each file is read once."""
+    from its records; and one for all the small objects without a file (partials.
+    SMALL_OBJECT_RECORDS), built from their records read together. Each file is read once."""
 
     def __init__(self, views_base: str | None):
         self.base = views_base
