@@ -388,13 +388,17 @@ def _without_fast_path(variant):
 
 
 def _with_v0_encoding(variant):
-    """The variant writing the encoding before the flow-record table (issue 11): one unsorted
-    row group per parse batch, addresses and integers uncompressed (see encoding.ENCODING)."""
+    """The variant as the pipeline was before the flow-record table (issue 11): one unsorted
+    row group per parse batch, addresses and integers uncompressed (see encoding.ENCODING), on
+    pyarrow's default memory pool (mimalloc; the table's pipeline takes jemalloc, see
+    arrow_memory)."""
 
     def run(path: str, out: str, inventory: str) -> dict:
+        from cloudinsights_dagster import arrow_memory
         from cloudinsights_dagster.flowlogs import encoding
 
         encoding.ENCODING = "v0"
+        os.environ.setdefault(arrow_memory.ARROW_POOL_ENV, "mimalloc")
         return variant(path, out, inventory)
 
     return run

@@ -57,6 +57,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from cloudinsights_dagster.arrow_memory import use_pipeline_memory_pool
 from cloudinsights_dagster.flowlogs import encoding, output, writer
 from cloudinsights_dagster.flowlogs.ledger import Claimed
 from cloudinsights_dagster.warehouse import schema as s
@@ -235,6 +236,7 @@ def compact_partition(
 
     Opens its own transactions: the merged files may only be deleted once the ledger's move to
     the compacted file is committed."""
+    use_pipeline_memory_pool()
     report = CompactionReport(day, location_key, integration_id)
     with session_scope(database_url) as session:
         members = session.execute(

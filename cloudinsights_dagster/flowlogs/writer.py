@@ -26,6 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
+from cloudinsights_dagster.arrow_memory import use_pipeline_memory_pool
+
 from . import encoding
 from .encoding import SORT_COLUMNS, sort_order, sorted_row_groups
 from .output import AtomicParquetWriter, output_path, read_output, resolve_filesystem, s3_filesystem
@@ -270,6 +272,7 @@ def write_parsed(
 
 
 def _reader(stream: Source | FlowLogReader, name: str | None, block_size: int | None):
+    use_pipeline_memory_pool()  # before the first buffers: see arrow_memory
     if isinstance(stream, FlowLogReader):
         return stream
     if block_size is None:

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from cloudinsights_dagster.arrow_memory import use_pipeline_memory_pool
 from cloudinsights_dagster.views import columnar
 from cloudinsights_dagster.views.partials import windows_of_partial
 from cloudinsights_dagster.views.reasons import (
@@ -165,6 +166,7 @@ def _refresh_group(
     now: datetime,
     views_base: str | None = None,
 ) -> ViewsReport:
+    use_pipeline_memory_pool()
     with refresh_lock(database_url, group_id, location_key):
         return _refresh_locked(
             database_url, group_id, integration_ids, location_key, new_objects, now, views_base

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import os
 import subprocess
 import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 
 from cloudinsights_dagster.flowlogs.cli import flowlogs
@@ -137,3 +139,29 @@ def test_cli_module_imports_stay_cheap():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""
+
+
+def _pool_after_parse(tmp_path, env: dict[str, str]) -> str:
+    path = write(tmp_path, "ok.log.gz", f"{FULL}\n{ROW}\n")
+    code = (
+        "import sys, pyarrow as pa; from cloudinsights_dagster.flowlogs.writer import write_parsed; "
+        "write_parsed(sys.argv[1], sys.argv[2]); print(pa.default_memory_pool().backend_name)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, path, str(tmp_path / "out.parquet")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_the_pipeline_allocates_from_jemalloc_unless_arrow_is_told_otherwise(tmp_path):
+    if "jemalloc" not in pa.supported_memory_backends():
+        pytest.skip("this pyarrow has no jemalloc")
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    assert _pool_after_parse(tmp_path, env) == "jemalloc"
+    # Arrow's own variable is the operator's choice: the pipeline leaves the pool as Arrow made it.
+    assert _pool_after_parse(tmp_path, {**env, "ARROW_DEFAULT_MEMORY_POOL": "system"}) == "system"
