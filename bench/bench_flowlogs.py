@@ -603,6 +603,9 @@ def _report(results: dict, args, flows_path: Path) -> dict:
         "cli_parse_time_vs_parse_write <= 1.5": None if cli_vs_c is None else cli_vs_c <= 1.5,
         "end_to_end_peak_rss < 1 GiB": None if e2e_rss is None else e2e_rss < 2**30,
         "output_vs_source_gzip <= 0.5": None if out_vs_source is None else out_vs_source <= 0.5,
+        # Issue 11: records/s no lower than the encoding before the table's, within the noise
+        # of best-of-N on a shared machine.
+        "end_to_end_vs_end_to_end_v0 >= 0.97": None if e2e_vs_v0 is None else e2e_vs_v0 >= 0.97,
     }
     return {
         "file": str(flows_path),
