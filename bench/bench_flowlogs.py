@@ -394,11 +394,11 @@ def _with_v0_encoding(variant):
     arrow_memory)."""
 
     def run(path: str, out: str, inventory: str) -> dict:
-        from cloudinsights_dagster import arrow_memory
         from cloudinsights_dagster.flowlogs import encoding
+        from cloudinsights_dagster.settings import ARROW_POOL_ENV
 
         encoding.ENCODING = "v0"
-        os.environ.setdefault(arrow_memory.ARROW_POOL_ENV, "mimalloc")
+        os.environ.setdefault(ARROW_POOL_ENV, "mimalloc")
         return variant(path, out, inventory)
 
     return run

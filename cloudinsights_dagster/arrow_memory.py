@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 
 import pyarrow as pa
 
-ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
+from cloudinsights_dagster.settings import arrow_pool_chosen
 
 
 @functools.cache
@@ -29,7 +28,7 @@ def use_pipeline_memory_pool() -> str:
     """Make jemalloc the process's default Arrow pool, unless ARROW_DEFAULT_MEMORY_POOL names
     one or the wheel lacks jemalloc; return the backend now in use. Buffers already allocated
     keep their pool, so calling it late is safe, only less useful."""
-    if not os.environ.get(ARROW_POOL_ENV):
+    if not arrow_pool_chosen():
         # NotImplementedError: a pyarrow built without jemalloc (e.g. Windows wheels).
         with contextlib.suppress(NotImplementedError):
             pa.set_memory_pool(pa.jemalloc_memory_pool())

@@ -52,6 +52,15 @@ def parser_settings() -> ParserSettings:
     )
 
 
+# Arrow's own variable (Arrow reads it): when set, it chooses the memory pool, and
+# arrow_memory.use_pipeline_memory_pool leaves the pool alone.
+ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
+
+
+def arrow_pool_chosen() -> bool:
+    return bool(os.environ.get(ARROW_POOL_ENV, "").strip())
+
+
 def home_folder() -> Path:
     """The state folder: $CLOUDINSIGHTS_HOME, else ./.cloudinsights (absolute)."""
     return Path(os.environ.get("CLOUDINSIGHTS_HOME") or DEFAULT_HOME).resolve()
