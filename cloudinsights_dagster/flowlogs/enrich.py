@@ -131,6 +131,25 @@ class _Column:
     values: pa.Array  # distinct non-null values
 
 
+def used_values_only(codes: np.ndarray, values: pa.Array) -> pa.DictionaryArray:
+    """Codes (int32, -1 for null) into `values` as a DictionaryArray of the values they use.
+
+    Enrichment looks records up in the whole inventory's values; a Parquet file writes a
+    column's Arrow dictionary as it is, so without this every file (each row group) carried
+    every value of the inventory: a 10-record object of a 5,000-ENI inventory wrote 166 KB."""
+    used = np.zeros(len(values) + 1, bool)  # [0]: null
+    used[codes + 1] = True
+    kept = np.flatnonzero(used[1:])
+    if len(kept) == len(values):
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32(), mask=codes < 0), values)
+    remap = np.full(len(values) + 1, -1, np.int32)
+    remap[kept + 1] = np.arange(len(kept), dtype=np.int32)
+    compact = remap[codes + 1]
+    return pa.DictionaryArray.from_arrays(
+        pa.array(compact, pa.int32(), mask=compact < 0), values.take(pa.array(kept))
+    )
+
+
 def _dict_column(values: pa.Array) -> _Column:
     encoded = pc.dictionary_encode(values.cast(pa.string()))
     codes = np.append(_np_indices(encoded.indices), -1).astype(np.int32)
@@ -271,13 +290,17 @@ class EniIndex:
     # -- columns -------------------------------------------------------------------------------
     def string_column(self, column: str, rows: np.ndarray) -> pa.DictionaryArray:
         col = self._columns[column]
-        codes = col.codes[rows]
-        return pa.DictionaryArray.from_arrays(
-            pa.array(codes, pa.int32(), mask=codes < 0), col.values
-        )
+        return used_values_only(col.codes[rows], col.values)
 
     def security_groups(self, rows: np.ndarray) -> pa.Array:
-        return self._sg.take(rows)
+        lists = self._sg.take(rows)
+        elements = lists.values  # every row's groups (taken rows only), dictionary-encoded
+        return pa.ListArray.from_arrays(
+            lists.offsets,
+            used_values_only(_np_indices(elements.indices).astype(np.int32), elements.dictionary),
+            type=lists.type,
+            mask=lists.is_null(),
+        )
 
     def account_monitored(self, rows: np.ndarray) -> np.ndarray:
         return self._row_owner_monitored[rows]

@@ -4,6 +4,7 @@ output per source object (deterministic path, atomic replace, local and s3://)."
 from __future__ import annotations
 
 import gzip
+import os
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -394,3 +395,52 @@ def test_s3_output(moto_endpoint, aws_client):
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="flows-out")["Contents"]]
     # Arrow may leave an empty "folder/" marker after deleting the temporary object.
     assert [k for k in keys if not k.endswith("/")] == ["enriched/src/AWSLogs/1/f.parquet"]
+
+
+def _large_inventory(extra_enis: int) -> pa.Table:
+    """inventory() plus `extra_enis` ENIs no record uses, each with its own values."""
+    base = inventory()
+    n = extra_enis
+    extra = pa.table(
+        {
+            "interface_id": [f"eni-x{i}" for i in range(n)],
+            "instance_id": [f"i-x{i}" for i in range(n)],
+            "subnet_id": [f"subnet-x{i}" for i in range(n)],
+            "vpc_id": [f"vpc-x{i}" for i in range(n)],
+            "security_group_ids": [[f"sg-x{i}"] for i in range(n)],
+            "availability_zone": ["us-east-1a"] * n,
+            "owner_account_id": ["111111111111"] * n,
+            "name": [f"name-{i}" for i in range(n)],
+            "private_ips": [[f"10.{i // 250}.{i % 250}.7"] for i in range(n)],
+            "public_ips": [[] for _ in range(n)],
+        },
+        schema=base.schema,
+    )
+    return pa.concat_tables([base, extra])
+
+
+def test_enriched_columns_carry_only_the_values_their_records_use(tmp_path):
+    """A file writes each column's Arrow dictionary whole: the enriched columns must not carry
+    the whole inventory's values (a 10-record object of 5,000 ENIs wrote 166 KB)."""
+    records = [
+        record(),
+        record(eni="eni-b", src="10.0.0.20", dst="10.0.0.10", direction="egress"),
+        record(eni="eni-c", account="222222222222", src="10.9.0.5"),
+    ]
+    small = enrich(records).batch
+    large = E.enrich_batch(batch(records), _large_inventory(3000), MONITORED).batch
+    assert large.to_pylist() == small.to_pylist()  # the same values
+    for name in E.ENRICHED_COLUMNS:
+        column = large.column(name)
+        if pa.types.is_list(column.type):
+            column = column.values
+        if pa.types.is_dictionary(column.type):
+            assert len(column.dictionary) <= 3, name  # not ~3,000
+
+    out_small = str(tmp_path / "small.parquet")
+    out_large = str(tmp_path / "large.parquet")
+    process_object(text_file(records), out_small, inventory(), MONITORED)
+    process_object(text_file(records), out_large, _large_inventory(3000), MONITORED)
+    assert read_output(out_large).to_pylist() == read_output(out_small).to_pylist()
+    size_small, size_large = (os.path.getsize(p) for p in (out_small, out_large))
+    assert size_large < size_small * 1.1, (size_small, size_large)
