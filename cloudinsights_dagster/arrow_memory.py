@@ -1,7 +1,7 @@
 """The Arrow memory pool the pipelines allocate from.
 
 pyarrow's default pool is mimalloc. In a fresh process (a Dagster run, the CLI), the flow-record
-pipeline's sorted 262k-row groups ran 7-9% slower on it than on jemalloc; the old per-batch
+pipeline's sorted 262k-row groups ran 5-7% slower on it than on jemalloc; the old per-batch
 encoding ran as fast on either. On the 2M-record benchmark file, cold processes interleaved, 8
 of each, the median wall seconds were:
 

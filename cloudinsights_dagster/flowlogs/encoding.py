@@ -193,7 +193,7 @@ def as_batch(data: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
     if isinstance(data, pa.RecordBatch):
         return data
     # A column of one chunk (what a table's take gives) as it is: combine_chunks copies even
-    # that, ~40 ms a 262k-row group.
+    # that (39 ms a 262k-row group in a fresh process's profile, ~1 ms warm).
     return pa.RecordBatch.from_arrays(
         [c.chunk(0) if c.num_chunks == 1 else c.combine_chunks() for c in data.columns],
         schema=data.schema,
