@@ -1,16 +1,9 @@
 """The Arrow memory pool the pipelines allocate from.
 
 pyarrow's default pool is mimalloc. In a fresh process (a Dagster run, the CLI), the flow-record
-pipeline's sorted 262k-row groups ran 5-7% slower on it than on jemalloc; the old per-batch
-encoding ran as fast on either. On the 2M-record benchmark file, cold processes interleaved, 8
-of each, the median wall seconds were:
-
-- sorted groups: 2.27 on mimalloc, 2.13 on jemalloc;
-- per-batch encoding: 2.10 on mimalloc, 2.21 on jemalloc.
-
-(docs/scaling.md, "Memory pool".) Warm in one process, the pools are even, so the difference is
-how a fresh process gets its first large buffers. The pipelines therefore take jemalloc where
-the wheel has it. ARROW_DEFAULT_MEMORY_POOL, Arrow's own variable, still decides when it is set:
+pipeline's sorted 262k-row groups ran 5-7% slower on it than on jemalloc; warm in one process
+the pools are even (the figures: docs/scaling.md, "Memory pool"). The pipelines therefore take
+jemalloc where the wheel has it. ARROW_DEFAULT_MEMORY_POOL, Arrow's own variable, still decides when it is set:
 Arrow reads it, and this module then leaves the pool alone."""
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from cloudinsights_dagster.flowlogs.cli import flowlogs
+from cloudinsights_dagster.settings import ARROW_POOL_ENV
 
 FULL = (
     "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
@@ -161,7 +162,7 @@ def _pool_after_parse(tmp_path, env: dict[str, str]) -> str:
 def test_the_pipeline_allocates_from_jemalloc_unless_arrow_is_told_otherwise(tmp_path):
     if "jemalloc" not in pa.supported_memory_backends():
         pytest.skip("this pyarrow has no jemalloc")
-    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    env = {k: v for k, v in os.environ.items() if k != ARROW_POOL_ENV}
     assert _pool_after_parse(tmp_path, env) == "jemalloc"
     # Arrow's own variable is the operator's choice: the pipeline leaves the pool as Arrow made it.
-    assert _pool_after_parse(tmp_path, {**env, "ARROW_DEFAULT_MEMORY_POOL": "system"}) == "system"
+    assert _pool_after_parse(tmp_path, {**env, ARROW_POOL_ENV: "system"}) == "system"
